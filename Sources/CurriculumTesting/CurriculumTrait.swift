@@ -1,0 +1,93 @@
+import AsyncPrimitives
+import Testing
+
+/// The trait every chapter suite carries: `@Suite("Chapter 2 · …", .curriculum)`.
+///
+/// For each test it:
+/// - binds `Book.second` (50 ms, or the value of a `.bookSecond(_:)` trait on
+///   the test) so the book's seconds become milliseconds;
+/// - runs tests tagged `.timing` **alone**: a timing test waits until every
+///   running test has finished and no other test starts until it ends. Other
+///   tests run in parallel with each other. `.serialized` only orders tests
+///   within one suite, so this gate spans the whole test process.
+public struct CurriculumTrait: SuiteTrait, TestTrait, TestScoping {
+    /// The default book second in tests.
+    public static let defaultBookSecond: Duration = .milliseconds(50)
+
+    public var isRecursive: Bool { true }
+
+    public func provideScope(
+        for test: Test,
+        testCase: Test.Case?,
+        performing function: @Sendable () async throws -> Void
+    ) async throws {
+        // The suite's own scope: nothing to do; each test gets its own below.
+        guard testCase != nil else {
+            try await function()
+            return
+        }
+        let exclusive = test.tags.contains(.timing)
+        let second = test.traits.lazy.compactMap { $0 as? BookSecondTrait }.first?.second
+            ?? Self.defaultBookSecond
+        await TestGate.shared.acquire(exclusive: exclusive)
+        do {
+            try await Book.$second.withValue(second) { try await function() }
+        } catch {
+            await TestGate.shared.release(exclusive: exclusive)
+            throw error
+        }
+        await TestGate.shared.release(exclusive: exclusive)
+    }
+}
+
+extension Trait where Self == CurriculumTrait {
+    /// Book time and `.timing` isolation for every test of a suite.
+    public static var curriculum: Self { CurriculumTrait() }
+}
+
+/// Sets the book second for one test (the suite's `.curriculum` trait reads it).
+public struct BookSecondTrait: TestTrait {
+    public var second: Duration
+}
+
+extension Trait where Self == BookSecondTrait {
+    /// One book second lasts `second` in this test (default 50 ms): use
+    /// 100 ms for the few tests whose bounds are tight.
+    public static func bookSecond(_ second: Duration) -> Self { BookSecondTrait(second: second) }
+}
+
+/// A fair readers–writer gate over the whole test process: ordinary tests
+/// share it, `.timing` tests hold it alone. FIFO, so a waiting timing test
+/// is not starved by a stream of ordinary ones.
+actor TestGate {
+    static let shared = TestGate()
+
+    private var readers = 0
+    private var writer = false
+    private var queue: [(exclusive: Bool, continuation: CheckedContinuation<Void, Never>)] = []
+
+    func acquire(exclusive: Bool) async {
+        if queue.isEmpty && canGrant(exclusive) {
+            grant(exclusive)
+            return
+        }
+        await withCheckedContinuation { queue.append((exclusive, $0)) }
+    }
+
+    func release(exclusive: Bool) {
+        if exclusive { writer = false } else { readers -= 1 }
+        while let next = queue.first, canGrant(next.exclusive) {
+            queue.removeFirst()
+            grant(next.exclusive)
+            next.continuation.resume()
+        }
+    }
+
+    private func canGrant(_ exclusive: Bool) -> Bool {
+        exclusive ? (!writer && readers == 0) : !writer
+    }
+
+    private func grant(_ exclusive: Bool) {
+        if exclusive { writer = true } else { readers += 1 }
+    }
+}

@@ -1,0 +1,62 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// CPU time consumed, read from the kernel's per-thread and per-process clocks.
+///
+/// Wall-clock time says how long something took; CPU time says how much
+/// processor it used. Their ratio is the evidence of parallelism: two threads
+/// that each used 1 s of CPU within 1 s of wall time ran on two cores at once.
+///
+/// All readers are thread-safe system calls; none suspends.
+public enum CPUTime {
+    /// CPU time used so far by the calling thread (`CLOCK_THREAD_CPUTIME_ID`).
+    public static func thread() -> Duration { read(CLOCK_THREAD_CPUTIME_ID) }
+
+    /// CPU time used so far by the whole process (`CLOCK_PROCESS_CPUTIME_ID`).
+    public static func process() -> Duration { read(CLOCK_PROCESS_CPUTIME_ID) }
+
+    /// CPU time (user + system) used by this process's children that have
+    /// terminated and been waited for (`getrusage(RUSAGE_CHILDREN)`): the
+    /// CPU that `spawnWorker` children consumed.
+    public static func children() -> Duration {
+        var usage = rusage()
+        _ = getrusage(__rusage_who_t(RUSAGE_CHILDREN.rawValue), &usage)
+        return duration(usage.ru_utime) + duration(usage.ru_stime)
+    }
+
+    private static func duration(_ tv: timeval) -> Duration {
+        .seconds(tv.tv_sec) + .microseconds(tv.tv_usec)
+    }
+
+    private static func read(_ clock: clockid_t) -> Duration {
+        var ts = timespec()
+        clock_gettime(clock, &ts)
+        return .seconds(ts.tv_sec) + .nanoseconds(ts.tv_nsec)
+    }
+}
+
+/// Spins on the calling thread until it has used `cpu` of CPU time.
+///
+/// The honest stand-in for the book's counting loops: it cannot be folded into
+/// a constant by the optimiser, and it is fair on slow or busy machines because
+/// it measures the thread's own CPU clock, not the wall clock. It never
+/// suspends, so it holds whatever executor it runs on for the whole time — the
+/// point of listings 2.18–2.19 and 2.23.
+///
+/// - Returns: the number of iterations it spun (so the work is observable).
+@discardableResult
+public func burnCPU(for cpu: Duration) -> Int {
+    let end = CPUTime.thread() + cpu
+    var iterations = 0
+    var x: UInt64 = 0x9E37_79B9_7F4A_7C15
+    while CPUTime.thread() < end {
+        for _ in 0..<1_000 {
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17
+        }
+        iterations &+= 1
+    }
+    return iterations &+ Int(truncatingIfNeeded: x & 1)
+}
