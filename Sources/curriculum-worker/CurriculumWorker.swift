@@ -1,0 +1,115 @@
+import ArgumentParser
+import Dispatch
+import Parallelism
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The worker's command line. Each subcommand is one `WorkerJob`; a later
+/// chapter adds a job by adding a subcommand here and a `WorkerJob` factory
+/// in `Parallelism`.
+struct CurriculumWorker: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "curriculum-worker",
+        abstract: "Child process for the curriculum's multiprocessing listings.",
+        discussion: "Each subcommand prints key=value lines on standard output.",
+        subcommands: [Hello.self, ProcInfo.self, Threads.self, Fib.self]
+    )
+}
+
+/// Prints one `key=value` line and flushes, so a parent reading the pipe sees
+/// every line even if the process is killed afterwards.
+func report(_ key: String, _ value: some CustomStringConvertible) {
+    print("\(key)=\(value)")
+    fflush(nil)  // all streams (the global `stdout` is not concurrency-safe to name)
+}
+
+/// Listing 1.4's child: "hello from the child process", with its pid.
+struct Hello: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print this process's pid and parent pid.")
+
+    func run() {
+        report("pid", getpid())
+        report("ppid", getppid())
+    }
+}
+
+/// Listing 1.2 as a whole program: pid, thread count, main thread.
+struct ProcInfo: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "proc-info",
+        abstract: "Print pid, parent pid, OS thread count, current tid and whether it is the main thread."
+    )
+
+    func run() {
+        let me = ProcessReport.current()
+        report("pid", me.pid)
+        report("ppid", me.parentPID)
+        report("threads", me.threadCount)
+        report("tid", me.currentThreadID)
+        report("main", me.isMainThread)
+    }
+}
+
+/// Listing 1.3 as a whole program: the thread count before, during and after
+/// one extra thread's life.
+struct Threads: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Start and join one thread; print the thread counts before, during and after (counts=1,2,1)."
+    )
+
+    func run() {
+        let before = ProcessReport.threadIDs().count
+        let release = DispatchSemaphore(value: 0)
+        // The greeting thread waits for `release`, so the count taken while it
+        // is alive cannot race its end (the race the book's listing ignores).
+        let greeter = spawnThread(name: "greeter") {
+            report("thread_tid", currentThreadID())
+            release.wait()
+        }
+        let during = ProcessReport.threadIDs().count
+        release.signal()
+        try? greeter.join()
+        // pthread_join returns when the thread has exited; the kernel drops
+        // its /proc entry a moment later, so allow a bounded re-check.
+        var after = ProcessReport.threadIDs().count
+        let deadline = MonotonicInstant.now().nanoseconds + 1_000_000_000
+        while after > before && MonotonicInstant.now().nanoseconds < deadline {
+            usleep(1_000)
+            after = ProcessReport.threadIDs().count
+        }
+        report("pid", getpid())
+        report("main_tid", currentThreadID())
+        report("counts", "\(before),\(during),\(after)")
+    }
+}
+
+/// Listing 1.6a's child: one naive Fibonacci, bracketed by system-wide
+/// monotonic instants so the parent can compare children's intervals.
+struct Fib: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Compute the naive fib(n); print value, pid, ppid, start_ns, end_ns and cpu_ns."
+    )
+
+    @Argument(help: "The Fibonacci index (fib(1) = 0, fib(2) = 1).")
+    var n: Int
+
+    func validate() throws {
+        guard (1...92).contains(n) else { throw ValidationError("n must be in 1...92") }
+    }
+
+    func run() {
+        let cpuBefore = CPUTime.thread()
+        let start = MonotonicInstant.now()
+        let value = fib(n)
+        let end = MonotonicInstant.now()
+        let cpu = CPUTime.thread() - cpuBefore
+        report("value", value)
+        report("pid", getpid())
+        report("ppid", getppid())
+        report("start_ns", start.nanoseconds)
+        report("end_ns", end.nanoseconds)
+        report("cpu_ns", cpu.components.seconds * 1_000_000_000 + cpu.components.attoseconds / 1_000_000_000)
+    }
+}
