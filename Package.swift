@@ -138,7 +138,10 @@ let package = Package(
 
         .executableTarget(
             name: "curriculum-worker",
-            dependencies: ["Parallelism"],
+            dependencies: [
+                "Parallelism",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             swiftSettings: strict
         ),
         .executableTarget(
