@@ -1,0 +1,198 @@
+import AsyncPrimitives
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import Synchronization
+
+/// Listings 3.8 and 3.10: the echo server on SwiftNIO and structured concurrency.
+///
+/// The book's asyncio server has a listener task that awaits `sock_accept`
+/// and starts one echo task per client. Here the listener is a
+/// `NIOAsyncChannel` whose inbound stream yields connections; each gets a
+/// child task in a `withThrowingDiscardingTaskGroup` (as SwiftNIO's
+/// `NIOTCPEchoServer`); each child reads framed lines
+/// (``LineFrameDecoder``) and writes them back.
+///
+/// - Cancellation: cancelling the task that runs ``run()`` cancels every
+///   connection's task (no list of tasks to keep); their channels close, so
+///   clients read EOF, and the listener closes.
+/// - Graceful shutdown (listing 3.10): as a swift-service-lifecycle
+///   `Service`, on graceful shutdown the accept loop ends and the listener
+///   closes at once (late clients are refused); open connections keep being
+///   served until the `ServiceGroup` cancels the service after its grace
+///   period. One shared deadline, however many clients.
+/// - Failures: a connection whose handler fails (a line `boom`, a line
+///   longer than the limit, a reset) is closed and logged; the others go on.
+/// - Backpressure: `NIOAsyncChannel` stops reading a client whose echoes it
+///   cannot write (a client that never reads), so memory stays bounded —
+///   where asyncio's `sock_sendall` would buffer.
+///
+/// Events in the optional event log: `open(<port>)`, `error(<port>: <error>)`,
+/// `closed(<port>)`, `listener closed`.
+public struct AsyncEchoServer: Sendable, Service {
+    /// How to bind and frame.
+    public struct Configuration: Sendable {
+        /// Address to bind; loopback by default.
+        public var host = "127.0.0.1"
+        /// Port to bind; 0 for any free port.
+        public var port = 0
+        /// The longest accepted line.
+        public var maxLineLength = 8 << 20
+        /// The listen backlog (1,000 clients connecting at once need room).
+        public var backlog: Int32 = 4096
+
+        public init(host: String = "127.0.0.1", port: Int = 0, maxLineLength: Int = 8 << 20) {
+            self.host = host
+            self.port = port
+            self.maxLineLength = maxLineLength
+        }
+    }
+
+    /// Live counters, readable from anywhere.
+    public final class Stats: Sendable {
+        private struct Values { var accepted = 0, active = 0, peakActive = 0, failed = 0 }
+        private let values = Mutex(Values())
+        init() {}
+        /// Connections accepted so far.
+        public var accepted: Int { values.withLock { $0.accepted } }
+        /// Connections open now.
+        public var active: Int { values.withLock { $0.active } }
+        /// The most connections open at once.
+        public var peakActive: Int { values.withLock { $0.peakActive } }
+        /// Connections closed by a failing handler.
+        public var failed: Int { values.withLock { $0.failed } }
+        func opened() {
+            values.withLock {
+                $0.accepted += 1
+                $0.active += 1
+                $0.peakActive = max($0.peakActive, $0.active)
+            }
+        }
+        func closed(failed: Bool) {
+            values.withLock {
+                $0.active -= 1
+                if failed { $0.failed += 1 }
+            }
+        }
+    }
+
+    /// The bound port.
+    public let port: Int
+    /// Live counters.
+    public let stats = Stats()
+    private let serverChannel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+    private let logger: Logger
+    private let log: EventLog?
+
+    /// Binds a listener (the book's `server_socket.bind` + `listen`); call
+    /// ``run()`` exactly once to serve and eventually close it.
+    /// - Parameters:
+    ///   - group: the event loops doing the I/O (a one-thread group mirrors the book).
+    ///   - logger: where connections and errors are logged.
+    ///   - log: optional ordered evidence for tests.
+    public static func bind(
+        _ configuration: Configuration = .init(),
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger = Logger(label: "echo-server", factory: { _ in SwiftLogNoOpLogHandler() }),
+        log: EventLog? = nil
+    ) async throws -> AsyncEchoServer {
+        let maxLine = configuration.maxLineLength
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelOption(.backlog, value: configuration.backlog)
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+            .bind(host: configuration.host, port: configuration.port) { child in
+                child.eventLoop.makeCompletedFuture {
+                    try child.pipeline.syncOperations.addHandler(
+                        ByteToMessageHandler(LineFrameDecoder(maxLineLength: maxLine)))
+                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: child)
+                }
+            }
+        return AsyncEchoServer(
+            port: channel.channel.localAddress?.port ?? 0, serverChannel: channel, logger: logger, log: log)
+    }
+
+    private init(
+        port: Int, serverChannel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>,
+        logger: Logger, log: EventLog?
+    ) {
+        self.port = port
+        self.serverChannel = serverChannel
+        self.logger = logger
+        self.log = log
+    }
+
+    /// Serves until cancelled or until graceful shutdown has ended every
+    /// connection: `asyncio.create_task(listen_for_connection(...))`.
+    ///
+    /// Suspends for the server's whole life. On graceful shutdown it stops
+    /// accepting and closes the listener at once, then waits for the open
+    /// connections (the `ServiceGroup` cancels it after the grace period). On
+    /// cancellation every connection closes. Returns normally in both cases,
+    /// unless the listener itself fails.
+    public func run() async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            do {
+                try await serverChannel.executeThenClose { inbound in
+                    let listener = serverChannel.channel
+                    try await withGracefulShutdownHandler {
+                        // Ends when the listener closes, after handing out the
+                        // clients it had already accepted (they are served too).
+                        for try await connection in inbound {
+                            group.addTask { await handle(connection) }
+                        }
+                    } onGracefulShutdown: {
+                        listener.close(promise: nil)  // late clients are now refused
+                    }
+                }
+            } catch is CancellationError {
+                // Cancelled while accepting: the listener is closed; the group
+                // cancels the connections.
+            }
+            log?.record("listener closed")
+            logger.info("listener closed", metadata: ["open connections": "\(stats.active)"])
+        }
+    }
+
+    /// One client: echo every line until EOF, error or cancellation
+    /// (the book's `echo(connection, loop)` task).
+    private func handle(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
+        let peer = connection.channel.remoteAddress
+        let port = peer?.port ?? 0
+        stats.opened()
+        log?.record("open(\(port))")
+        logger.info("connection opened", metadata: ["peer": "\(peer.map { "\($0)" } ?? "?")"])
+        var failed = false
+        do {
+            try await connection.executeThenClose { input, output in
+                for try await line in input {
+                    if Self.isBoom(line) { throw EchoHandlerError.boom }
+                    try await output.write(line)
+                }
+            }
+        } catch is CancellationError {
+            // Shutdown: the channel is closed; not a failure of this client.
+        } catch {
+            failed = true
+            log?.record("error(\(port): \(error))")
+            logger.error("connection handler failed", metadata: ["peer": "\(port)", "error": "\(error)"])
+        }
+        stats.closed(failed: failed)
+        log?.record("closed(\(port))")
+        logger.info("connection closed", metadata: ["peer": "\(port)"])
+    }
+
+    static func isBoom(_ line: ByteBuffer) -> Bool {
+        let bytes = line.readableBytesView
+        return bytes.elementsEqual("boom\n".utf8) || bytes.elementsEqual("boom\r\n".utf8)
+    }
+}
+
+/// The error a connection handler raises on the line `boom` (listing 3.10).
+public enum EchoHandlerError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The client sent `boom`.
+    case boom
+
+    public var description: String { "boom: the client asked this handler to fail" }
+}

@@ -1,0 +1,99 @@
+import Dispatch
+import Foundation
+import Glibc
+import Synchronization
+
+/// A plain OS thread for blocking work, outside Swift's cooperative pool.
+///
+/// The blocking and selector servers of chapter 3 park their thread in
+/// `accept`, `recv` or `epoll_wait`; doing that on the cooperative pool (one
+/// thread per core) would stall every task. `DedicatedThread` is
+/// `threading.Thread` for them, plus what tests need as evidence: the thread's
+/// identity and the thread's CPU time.
+///
+/// Sendable: all state is behind a `Mutex`.
+public final class DedicatedThread: Sendable {
+    private struct State {
+        var tid: UInt = 0
+        var clock: clockid_t?
+        var finished = false
+        var finalCPU: Duration = .zero
+    }
+
+    private let state = Mutex(State())
+    private let started = DispatchSemaphore(value: 0)
+    private let done = DispatchSemaphore(value: 0)
+
+    /// Starts `body` on a new thread named `name` and returns once it runs.
+    public init(name: String, _ body: @escaping @Sendable () -> Void) {
+        let thread = Thread { [self] in
+            var clock = clockid_t()
+            let haveClock = pthread_getcpuclockid(pthread_self(), &clock) == 0
+            self.state.withLock {
+                $0.tid = currentThreadID()
+                $0.clock = haveClock ? clock : nil
+            }
+            self.started.signal()
+            body()
+            self.state.withLock {
+                $0.finalCPU = Self.read(CLOCK_THREAD_CPUTIME_ID)
+                $0.finished = true
+            }
+            self.done.signal()
+        }
+        thread.name = name
+        thread.stackSize = 1 << 20
+        thread.start()
+        started.wait()
+    }
+
+    /// The thread's identity (``currentThreadID()``).
+    public var tid: UInt { state.withLock { $0.tid } }
+
+    /// Whether the body has returned.
+    public var isFinished: Bool { state.withLock { $0.finished } }
+
+    /// CPU time the thread has used so far (`pthread_getcpuclockid` +
+    /// `clock_gettime`); its final total once it finished. Safe from any thread.
+    public var cpuTime: Duration {
+        state.withLock { s in
+            // Under the lock the thread cannot get past its own final locked
+            // section, so it is alive and its clock id valid.
+            if s.finished { return s.finalCPU }
+            guard let clock = s.clock else { return .zero }
+            return Self.read(clock)
+        }
+    }
+
+    /// Blocks the calling (non-pool) thread until the body returned.
+    public func join() {
+        done.wait()
+        done.signal()
+    }
+
+    /// Suspends until the body returned, without blocking a pool thread.
+    public func joined() async {
+        if isFinished { return }
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            DispatchQueue.global().async { [self] in
+                join()
+                c.resume()
+            }
+        }
+    }
+
+    private static func read(_ clock: clockid_t) -> Duration {
+        var ts = timespec()
+        clock_gettime(clock, &ts)
+        return .seconds(ts.tv_sec) + .nanoseconds(ts.tv_nsec)
+    }
+}
+
+/// Starts `body` on a ``DedicatedThread``: `threading.Thread(target=body).start()`.
+@discardableResult
+public func spawnThread(name: String = "worker", _ body: @escaping @Sendable () -> Void) -> DedicatedThread {
+    DedicatedThread(name: name, body)
+}
+
+/// An identity of the calling thread (`pthread_self()`), unique among live threads.
+public func currentThreadID() -> UInt { UInt(pthread_self()) }
