@@ -1,3 +1,4 @@
+import Dispatch
 import Synchronization
 
 /// An ordered, timestamped log of named events: the evidence of ordering.
@@ -31,7 +32,7 @@ public final class EventLog: Sendable {
     private struct Waiter {
         var id: UInt64
         var condition: @Sendable ([Entry]) -> Bool
-        var continuation: CheckedContinuation<Void, any Error>
+        var resume: @Sendable (Result<Void, any Error>) -> Void
     }
 
     private struct State {
@@ -52,17 +53,17 @@ public final class EventLog: Sendable {
 
     /// Records `name` now and wakes any waiter whose condition now holds.
     public func record(_ name: String) {
-        let ready: [CheckedContinuation<Void, any Error>] = state.withLock { s in
+        let ready: [Waiter] = state.withLock { s in
             s.entries.append(Entry(name: name, at: .now))
-            var ready: [CheckedContinuation<Void, any Error>] = []
+            var ready: [Waiter] = []
             s.waiters.removeAll { w in
                 guard w.condition(s.entries) else { return false }
-                ready.append(w.continuation)
+                ready.append(w)
                 return true
             }
             return ready
         }
-        for c in ready { c.resume() }
+        for w in ready { w.resume(.success(())) }
     }
 
     /// Every entry so far, in recording order.
@@ -100,25 +101,42 @@ public final class EventLog: Sendable {
                 let resumeNow: Result<Void, any Error>? = state.withLock { s in
                     if s.cancelledWaiters.remove(id) != nil { return .failure(CancellationError()) }
                     if condition(s.entries) { return .success(()) }
-                    s.waiters.append(Waiter(id: id, condition: condition, continuation: c))
+                    s.waiters.append(Waiter(id: id, condition: condition, resume: { c.resume(with: $0) }))
                     return nil
                 }
                 if let resumeNow { c.resume(with: resumeNow) }
             }
         } onCancel: {
-            let waiter: CheckedContinuation<Void, any Error>? = state.withLock { s in
+            let waiter: Waiter? = state.withLock { s in
                 if let i = s.waiters.firstIndex(where: { $0.id == id }) {
-                    return s.waiters.remove(at: i).continuation
+                    return s.waiters.remove(at: i)
                 }
                 s.cancelledWaiters.insert(id)
                 return nil
             }
-            waiter?.resume(throwing: CancellationError())
+            waiter?.resume(.failure(CancellationError()))
         }
     }
 
     /// Suspends until an entry called `name` has been recorded `count` times.
     public func waitFor(_ name: String, count: Int = 1) async throws {
         try await waitUntil { entries in entries.lazy.filter { $0.name == name }.count >= count }
+    }
+
+    /// Blocks the calling thread until an entry called `name` has been
+    /// recorded `count` times. For plain threads only (it would stall a
+    /// cooperative-pool thread): the way a thread waits for tasks.
+    public func waitBlocking(for name: String, count: Int = 1) {
+        let semaphore = DispatchSemaphore(value: 0)
+        let condition: @Sendable ([Entry]) -> Bool = { entries in
+            entries.lazy.filter { $0.name == name }.count >= count
+        }
+        let now = state.withLock { s -> Bool in
+            if condition(s.entries) { return true }
+            s.nextWaiterID += 1
+            s.waiters.append(Waiter(id: s.nextWaiterID, condition: condition, resume: { _ in semaphore.signal() }))
+            return false
+        }
+        if !now { semaphore.wait() }
     }
 }

@@ -14,7 +14,7 @@ public enum LoopExecutorError: Error, Equatable, Sendable {
 ///
 /// Swift concurrency has no loop to create: tasks run on a cooperative pool
 /// with one thread per core. `LoopExecutor` is a `TaskExecutor` (and
-/// `SerialExecutor`) whose every job — a task's run between two suspension
+/// whose every job — a task's run between two suspension
 /// points, exactly asyncio's "callback" — is handed to one SwiftNIO event
 /// loop thread. Tasks that prefer it therefore run one at a time on one
 /// thread, and CPU-bound work blocks everything else on it, as in asyncio.
@@ -26,7 +26,7 @@ public enum LoopExecutorError: Error, Equatable, Sendable {
 ///   every job that holds the loop longer is logged and kept in ``slowJobs``.
 /// - ``close()``: `loop.close()`; afterwards ``run(_:)`` throws
 ///   ``LoopExecutorError/closed`` (NIO would silently drop the work).
-public final class LoopExecutor: TaskExecutor, SerialExecutor {
+public final class LoopExecutor: TaskExecutor {
     private let group: MultiThreadedEventLoopGroup
     /// The single NIO event loop every job runs on.
     public let eventLoop: any EventLoop
@@ -47,16 +47,13 @@ public final class LoopExecutor: TaskExecutor, SerialExecutor {
         let job = UnownedJob(job)
         eventLoop.execute {
             let start = ContinuousClock.now
-            job.runSynchronously(
-                isolatedTo: self.asUnownedSerialExecutor(),
-                taskExecutor: self.asUnownedTaskExecutor()
-            )
+            // Run as a *task executor* only: a job that were also isolated to
+            // a serial executor would make every call into a nonisolated async
+            // function hop (re-enqueue) onto the loop, reordering work behind
+            // callbacks queued meanwhile — not asyncio's run-to-suspension.
+            job.runSynchronously(on: self.asUnownedTaskExecutor())
             self.checkSlow(ContinuousClock.now - start)
         }
-    }
-
-    public func asUnownedSerialExecutor() -> UnownedSerialExecutor {
-        UnownedSerialExecutor(ordinary: self)
     }
 
     public func asUnownedTaskExecutor() -> UnownedTaskExecutor {

@@ -61,6 +61,7 @@ public final class TimingRecorder: Sendable {
 ///
 /// Runs `body` on the caller's isolation (no hop), so it can touch the
 /// caller's state; cancellation is `body`'s own.
+@discardableResult
 public func timed<T>(
     _ label: String = #function,
     sink: TimingSink = .log,
@@ -74,6 +75,7 @@ public func timed<T>(
 }
 
 /// Like ``timed(_:sink:isolation:_:)``, and also returns the elapsed time.
+@discardableResult
 public func timedResult<T>(
     _ label: String = #function,
     sink: TimingSink = .log,
