@@ -65,6 +65,16 @@ public struct WorkerResult: Sendable, CustomStringConvertible {
     /// Everything it wrote to standard error.
     public var standardError: String
 
+    /// Wraps a finished child's outcome (``spawnWorker(job:executable:)``
+    /// builds these; tests may build one to check parsing).
+    public init(job: WorkerJob, processID: pid_t, termination: WorkerTermination, standardOutput: String, standardError: String) {
+        self.job = job
+        self.processID = processID
+        self.termination = termination
+        self.standardOutput = standardOutput
+        self.standardError = standardError
+    }
+
     /// Whether it exited with status 0.
     public var succeeded: Bool { termination == .exited(0) }
 
