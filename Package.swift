@@ -117,6 +117,7 @@ let package = Package(
             dependencies: nio + [
                 "AsyncPrimitives",
                 "CLibPQ",
+                "LocalServices",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -189,6 +190,12 @@ let package = Package(
         .target(
             name: "CurriculumTesting",
             dependencies: ["AsyncPrimitives", "LocalServices"],
+            swiftSettings: strict
+        ),
+        /// The local services themselves: the stub's routes, counters and fixtures.
+        .testTarget(
+            name: "LocalServicesTests",
+            dependencies: ["CurriculumTesting", "LocalServices", "AsyncPrimitives", "BlockingHTTP", "Parallelism"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -153,6 +153,7 @@ public final class StubHTTPServer: Sendable {
 }
 
 /// Starts a ``StubHTTPServer``, passes it to `body`, and always shuts it down.
+@discardableResult
 public func withStubServer<T>(
     fixturesDirectory: URL? = nil,
     isolation: isolated (any Actor)? = #isolation,
