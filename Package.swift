@@ -59,6 +59,7 @@ let package = Package(
         .target(
             name: "LocalServices",
             dependencies: nio + [
+                "AsyncPrimitives",
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],

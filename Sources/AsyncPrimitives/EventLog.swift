@@ -1,5 +1,4 @@
 import Dispatch
-import Synchronization
 
 /// An ordered, timestamped log of named events: the evidence of ordering.
 ///
@@ -42,7 +41,7 @@ public final class EventLog: Sendable {
         var nextWaiterID: UInt64 = 0
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     /// The instant the log was created: a reference point for offsets.
     public let origin: ContinuousClock.Instant

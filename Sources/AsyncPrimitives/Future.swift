@@ -1,4 +1,3 @@
-import Synchronization
 
 /// Misuse of a ``Future``: reading it too early or completing it twice
 /// (asyncio's `InvalidStateError`).
@@ -34,7 +33,7 @@ public final class Future<Value: Sendable>: Sendable {
         var callbacks: [@Sendable (Result<Value, any Error>) -> Void] = []
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     /// A pending future.
     public init() {}

@@ -1,7 +1,6 @@
 import Logging
 import NIOCore
 import NIOPosix
-import Synchronization
 
 /// Errors of ``LoopExecutor``.
 public enum LoopExecutorError: Error, Equatable, Sendable {
@@ -32,7 +31,7 @@ public final class LoopExecutor: TaskExecutor {
     public let eventLoop: any EventLoop
     /// Jobs that ran longer than this are reported (`nil`: no reporting).
     public let slowJobThreshold: Duration?
-    private let state = Mutex<(closed: Bool, slowJobs: [Duration])>((false, []))
+    private let state = Locked<(closed: Bool, slowJobs: [Duration])>((false, []))
     private let logger = Logger(label: "asyncio.loop")
 
     /// Starts a loop on a new thread.

@@ -1,5 +1,4 @@
 import Logging
-import Synchronization
 
 /// What ``timed(_:sink:isolation:_:)`` reports.
 public enum TimingEvent: Sendable, Equatable {
@@ -35,7 +34,7 @@ public struct TimingSink: Sendable {
 
 /// A thread-safe list of ``TimingEvent``s.
 public final class TimingRecorder: Sendable {
-    private let storage = Mutex<[TimingEvent]>([])
+    private let storage = Locked<[TimingEvent]>([])
 
     public init() {}
 

@@ -1,5 +1,5 @@
 import Dispatch
-import Synchronization
+import AsyncPrimitives
 
 /// A one-shot gate: whoever `enter`s waits until someone `open`s it.
 ///
@@ -7,8 +7,8 @@ import Synchronization
 /// swift-async-algorithms' test `Gate`), from async code (`enter()`) or from
 /// a plain thread (`enterBlocking()`). Opening twice is harmless.
 public final class Gate: Sendable {
-    private let opened = Mutex<Bool>(false)
-    private let waiters = Mutex<[CheckedContinuation<Void, Never>]>([])
+    private let opened = Locked<Bool>(false)
+    private let waiters = Locked<[CheckedContinuation<Void, Never>]>([])
     private let semaphore = DispatchSemaphore(value: 0)
 
     public init() {}

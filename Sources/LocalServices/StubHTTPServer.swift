@@ -1,8 +1,9 @@
+import AsyncPrimitives
 import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
-import Synchronization
+
 
 /// A real HTTP/1.1 server on 127.0.0.1 that stands in for every internet
 /// host the book's listings call, so no test or demo ever leaves the machine.
@@ -224,7 +225,7 @@ final class StubState: Sendable {
         var stopped = false
     }
 
-    private let inner = Mutex(Inner())
+    private let inner = Locked(Inner())
 
     var counters: StubCounters { inner.withLock { $0.counters } }
 

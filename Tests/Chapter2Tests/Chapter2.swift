@@ -3,7 +3,6 @@ import BlockingHTTP
 import CurriculumTesting
 import LocalServices
 import Parallelism
-import Synchronization
 import Testing
 
 /// Chapter 2 · asyncio basics: coroutines, tasks, cancellation, timeouts,
@@ -557,7 +556,7 @@ struct Chapter2 {
         // Swift: concurrency has no loop to create; LoopExecutor is the explicit analog — one NIO
         // event-loop thread that runs every job, including the resumption after a sleep.
         let loop = LoopExecutor()
-        let onLoop = Mutex<[Bool]>([])
+        let onLoop = Locked<[Bool]>([])
         let recorder = TimingRecorder()
         let start = clock.now
         do {
