@@ -35,7 +35,10 @@ public enum FeedParser {
     ///   when the XML breaks, with the entries complete before the break.
     public static func parse(data: Data, baseURL: URL? = nil) throws(FeedError) -> Feed {
         let handler = FeedSAXHandler(baseURL: baseURL)
-        let parser = XMLParser(data: data)
+        // A stream, not `XMLParser(data:)`: given the whole buffer at once,
+        // libxml2 stops at 10,000,000 bytes ("huge input lookup", error 1);
+        // fed in chunks from a stream it parses documents of any size.
+        let parser = XMLParser(stream: InputStream(data: data))
         parser.shouldProcessNamespaces = true
         parser.shouldReportNamespacePrefixes = false
         parser.shouldResolveExternalEntities = false

@@ -113,7 +113,7 @@ extension FeedRunner {
             feeds: results.enumerated().map { i, r in r ?? .init(url: c.urls[i], ok: false, error: "cancelled", reason: "cancelled") },
             links: links.compactMap { $0 },
             skippedInputs: c.skippedInputs,
-            elapsedSeconds: (ContinuousClock.now - start).seconds)
+            elapsedSeconds: inSeconds(ContinuousClock.now - start))
     }
 
     /// ``run(_:client:progress:)`` with its own client, configured by
@@ -126,8 +126,7 @@ extension FeedRunner {
     }
 }
 
-extension Duration {
-    fileprivate var seconds: Double {
-        Double(components.seconds) + Double(components.attoseconds) / 1e18
-    }
+/// A duration in seconds, as a `Double`.
+private func inSeconds(_ d: Duration) -> Double {
+    Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
 }
