@@ -1,0 +1,181 @@
+import AsyncHTTPClient
+import AsyncPrimitives
+import NIOCore
+import NIOHTTP1
+
+/// A complete HTTP response: status, headers and the whole body.
+///
+/// What aiohttp's `ClientResponse` offers once `await resp.read()` returned.
+public struct WebResponse: Sendable {
+    /// The URL that answered (after redirects, if any were followed).
+    public var url: String
+    /// The status code, e.g. 200.
+    public var status: Int
+    /// The response headers.
+    public var headers: HTTPHeaders
+    /// The body (empty for `HEAD` and for ``fetchHead(client:url:method:timeout:)``).
+    public var body: ByteBuffer
+
+    /// The body decoded as UTF-8 (invalid sequences repaired).
+    public var text: String { String(buffer: body) }
+
+    /// Returns `self` if the status is below 400, else throws
+    /// ``WebClientError/httpStatus(_:_:)``: aiohttp's `raise_for_status()`.
+    @discardableResult
+    public func raiseForStatus() throws(WebClientError) -> WebResponse {
+        guard status < 400 else { throw .httpStatus(url, status) }
+        return self
+    }
+}
+
+/// Requests `url` and returns its status, headers and body:
+/// `async with session.request(method, url, timeout=…) as resp: await resp.read()`.
+///
+/// Suspends until the last body byte arrived; the connection then returns to
+/// the client's pool. Redirects are followed if the client's configuration
+/// says so. HTTP error statuses are *not* errors (as in aiohttp): check
+/// ``WebResponse/status`` or call ``WebResponse/raiseForStatus()``.
+///
+/// - Parameters:
+///   - client: the session.
+///   - url: an absolute `http://` or `https://` URL.
+///   - method: the HTTP method; `.HEAD` gives an empty body.
+///   - headers: extra request headers.
+///   - timeout: total time allowed for this request (connect, head and
+///     body); `nil` uses the client's default.
+///   - maxBytes: the largest body accepted (default 10 MiB).
+/// - Throws: ``WebClientError`` naming `url`; `CancellationError` if the
+///   calling task is cancelled (the connection is then closed, and the
+///   server sees the client go away).
+public func fetch(
+    client: WebClient,
+    url: String,
+    method: HTTPMethod = .GET,
+    headers: HTTPHeaders = [:],
+    timeout: Duration? = nil,
+    maxBytes: Int = 10 * 1024 * 1024
+) async throws -> WebResponse {
+    let deadline = NIODeadline.now() + TimeAmount(timeout ?? client.timeout)
+    do {
+        let response = try await execute(client, url, method, headers, deadline)
+        let body = try await beforeDeadline(deadline, url: url) {
+            try await response.body.collect(upTo: maxBytes)
+        }
+        return WebResponse(
+            url: response.history.last?.request.url ?? url,
+            status: Int(response.status.code),
+            headers: response.headers,
+            body: body
+        )
+    } catch {
+        throw WebClientError.map(error, url: url, maxBytes: maxBytes)
+    }
+}
+
+/// Requests `url` and returns as soon as the response head arrives, without
+/// downloading the body: for link checks and `HEAD`-like probes.
+///
+/// For a method other than `HEAD` the unread body is dropped, which makes
+/// AsyncHTTPClient close that connection rather than return it to the pool.
+/// The returned ``WebResponse/body`` is empty. Timeouts, errors and
+/// cancellation as in ``fetch(client:url:method:headers:timeout:maxBytes:)``.
+public func fetchHead(
+    client: WebClient,
+    url: String,
+    method: HTTPMethod = .HEAD,
+    timeout: Duration? = nil
+) async throws -> WebResponse {
+    let deadline = NIODeadline.now() + TimeAmount(timeout ?? client.timeout)
+    do {
+        let response = try await execute(client, url, method, [:], deadline)
+        return WebResponse(
+            url: response.history.last?.request.url ?? url,
+            status: Int(response.status.code),
+            headers: response.headers,
+            body: ByteBuffer()
+        )
+    } catch {
+        throw WebClientError.map(error, url: url)
+    }
+}
+
+/// Waits `delay` book seconds, GETs `url` and returns the status code: the
+/// book's `fetch_status(session, url, delay=0)` (listings 4.2–4.15).
+///
+/// The delay is ``AsyncPrimitives/delay(_:)-(Int)``, so it records
+/// `"start(n)"`/`"end(n)"` in `EventLog.current` and is cancellable: a task
+/// cancelled during it never sends its request. The body is read and
+/// discarded, so the connection goes back to the pool. Any status, 404 and
+/// 500 included, is returned, not thrown.
+///
+/// - Parameters:
+///   - client: the session.
+///   - url: the URL to GET.
+///   - delay: book seconds to wait before the request (0: none).
+///   - timeout: total time allowed for the request (not counting `delay`);
+///     `nil` uses the client's default.
+/// - Returns: the HTTP status code.
+/// - Throws: ``WebClientError`` naming `url`, or `CancellationError`.
+public func fetchStatus(
+    client: WebClient,
+    url: String,
+    delay seconds: Int = 0,
+    timeout: Duration? = nil
+) async throws -> Int {
+    if seconds > 0 { try await delay(seconds) }
+    let deadline = NIODeadline.now() + TimeAmount(timeout ?? client.timeout)
+    do {
+        let response = try await execute(client, url, .GET, [:], deadline)
+        try await beforeDeadline(deadline, url: url) {
+            for try await _ in response.body {}
+        }
+        return Int(response.status.code)
+    } catch {
+        throw WebClientError.map(error, url: url)
+    }
+}
+
+/// `client.execute` with a deadline covering connect, send and the head.
+private func execute(
+    _ client: WebClient,
+    _ url: String,
+    _ method: HTTPMethod,
+    _ headers: HTTPHeaders,
+    _ deadline: NIODeadline
+) async throws -> HTTPClientResponse {
+    var request = HTTPClientRequest(url: url)
+    request.method = method
+    if !headers.isEmpty { request.headers.add(contentsOf: headers) }
+    return try await client.http.execute(request, deadline: deadline)
+}
+
+/// Which of a body read and its deadline finished first.
+private enum DeadlineOutcome<T: Sendable>: Sendable {
+    case value(T)
+    case timedOut
+}
+
+/// Runs `operation` (reading a body), failing with ``WebClientError/timedOut(_:)``
+/// and cancelling it if `deadline` passes first.
+///
+/// AsyncHTTPClient's deadline ends when the head arrives; this extends the
+/// request's total timeout over the body, as aiohttp's `total` does.
+private func beforeDeadline<T: Sendable>(
+    _ deadline: NIODeadline,
+    url: String,
+    _ operation: @escaping @Sendable () async throws -> T
+) async throws -> T {
+    return try await withThrowingTaskGroup(of: DeadlineOutcome<T>.self) { group in
+        group.addTask { .value(try await operation()) }
+        group.addTask {
+            let remaining = deadline - .now()
+            if remaining > .zero { try await Task.sleep(for: .nanoseconds(remaining.nanoseconds)) }
+            return .timedOut
+        }
+        defer { group.cancelAll() }
+        switch try await group.next()! {
+        case .value(let value): return value
+        case .timedOut: throw WebClientError.timedOut(url)
+        }
+    }
+}

@@ -1,0 +1,132 @@
+import AsyncHTTPClient
+import NIOCore
+import NIOPosix
+
+/// How a ``WebClient`` behaves: the options of aiohttp's `ClientSession`
+/// (`timeout=ClientTimeout(total:, connect:)`, `TCPConnector(limit:)`).
+///
+/// The defaults follow aiohttp's: a 5-minute total timeout per request, up
+/// to 100 connections at once (AsyncHTTPClient's own default is 8 per host),
+/// redirects followed (at most 10).
+public struct WebClientConfiguration: Sendable {
+    /// The default total time one request may take, from the call to the
+    /// last body byte (aiohttp's `ClientTimeout.total`). A request's own
+    /// `timeout:` argument overrides it.
+    public var timeout: Duration
+    /// How long establishing one TCP connection may take
+    /// (aiohttp's `ClientTimeout.connect`); `nil` is AsyncHTTPClient's 10 s.
+    public var connectTimeout: Duration?
+    /// The longest silence between two received bytes (aiohttp's
+    /// `sock_read`); `nil`: no limit besides the total timeout.
+    public var readTimeout: Duration?
+    /// Connections opened at once to one host (aiohttp's connector `limit`,
+    /// 100; AHC's `concurrentHTTP1ConnectionsPerHostSoftLimit`, default 8).
+    public var maxConnectionsPerHost: Int
+    /// Whether 3xx responses are followed (at most `maxRedirects` times).
+    public var followRedirects: Bool
+    /// The redirect limit when following (aiohttp's `max_redirects`, 10).
+    public var maxRedirects: Int
+
+    /// - Parameters:
+    ///   - timeout: default total per request (aiohttp: 300 s).
+    ///   - connectTimeout: connect timeout (`nil`: 10 s).
+    ///   - readTimeout: idle-read timeout (`nil`: none).
+    ///   - maxConnectionsPerHost: pool size per host (aiohttp: 100).
+    ///   - followRedirects: follow 3xx responses.
+    ///   - maxRedirects: redirect limit.
+    public init(
+        timeout: Duration = .seconds(300),
+        connectTimeout: Duration? = nil,
+        readTimeout: Duration? = nil,
+        maxConnectionsPerHost: Int = 100,
+        followRedirects: Bool = true,
+        maxRedirects: Int = 10
+    ) {
+        self.timeout = timeout
+        self.connectTimeout = connectTimeout
+        self.readTimeout = readTimeout
+        self.maxConnectionsPerHost = maxConnectionsPerHost
+        self.followRedirects = followRedirects
+        self.maxRedirects = maxRedirects
+    }
+
+    /// The AsyncHTTPClient configuration these options stand for.
+    ///
+    /// Connection establishment is not retried: a refused connection fails
+    /// the request at once (as in aiohttp) instead of being retried with
+    /// back-off until the connect timeout.
+    public var httpClientConfiguration: HTTPClient.Configuration {
+        var c = HTTPClient.Configuration()
+        c.timeout = .init(connect: connectTimeout.map(TimeAmount.init), read: readTimeout.map(TimeAmount.init))
+        c.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = maxConnectionsPerHost
+        c.connectionPool.retryConnectionEstablishment = false
+        c.redirectConfiguration = followRedirects
+            ? .follow(max: maxRedirects, allowCycles: false) : .disallow
+        return c
+    }
+}
+
+/// A client session: one AsyncHTTPClient `HTTPClient` (a connection pool)
+/// plus the default total timeout of its requests. aiohttp's `ClientSession`.
+///
+/// `Sendable`: share one across many concurrent tasks — that is the point of
+/// a pool. Obtain one from ``withHTTPClient(configuration:isolation:_:)``,
+/// which owns its lifetime, or wrap an `HTTPClient` you manage yourself
+/// (e.g. `HTTPClient.shared`) with ``init(_:timeout:)``.
+public struct WebClient: Sendable {
+    /// The underlying AsyncHTTPClient client, for anything this layer lacks.
+    public let http: HTTPClient
+    /// The default total timeout of one request.
+    public let timeout: Duration
+
+    /// Wraps a client whose lifetime the caller manages (the caller shuts it
+    /// down; `HTTPClient.shared` needs no shutdown).
+    public init(_ http: HTTPClient, timeout: Duration = .seconds(300)) {
+        self.http = http
+        self.timeout = timeout
+    }
+}
+
+/// Runs `body` with a new ``WebClient`` and always shuts the client down
+/// afterwards: `async with aiohttp.ClientSession(...) as session:`.
+///
+/// The client runs on SwiftNIO's singleton event-loop group; `body` runs on
+/// the caller's isolation. When `body` returns or throws — including by
+/// cancellation — the client is shut down (`HTTPClient.shutdown()`, which
+/// closes idle connections and fails requests still running) before this
+/// function returns; a client used after that throws
+/// ``WebClientError/clientShutDown(_:)``. An error from `body` wins over one
+/// from the shutdown.
+///
+/// - Parameters:
+///   - configuration: timeouts, pool size, redirects.
+///   - body: the code that uses the client.
+/// - Returns: what `body` returns.
+public func withHTTPClient<Result>(
+    configuration: WebClientConfiguration = .init(),
+    isolation: isolated (any Actor)? = #isolation,
+    _ body: (WebClient) async throws -> Result
+) async throws -> Result {
+    let http = HTTPClient(
+        eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
+        configuration: configuration.httpClientConfiguration
+    )
+    let client = WebClient(http, timeout: configuration.timeout)
+    let result: Result
+    do {
+        result = try await body(client)
+    } catch {
+        try? await http.shutdown()
+        throw error
+    }
+    try await http.shutdown()
+    return result
+}
+
+extension TimeAmount {
+    /// The `Duration` as a NIO `TimeAmount` (nanosecond precision).
+    init(_ duration: Duration) {
+        let (s, attos) = duration.components
+        self = .nanoseconds(s * 1_000_000_000 + attos / 1_000_000_000)
+    }
+}
