@@ -1,0 +1,318 @@
+import AsyncPrimitives
+import Foundation
+import Glibc
+import NIOCore
+import NIOPosix
+import SocketServers
+import Synchronization
+import Testing
+
+// Test support for chapter 3: a blocking loopback client that never blocks the
+// cooperative pool, the servers in scoped helpers, and a child-process driver
+// for the `echo-server` executable.
+
+/// A value shared between a test and a thread it started.
+final class Locked<Value: Sendable>: Sendable {
+    private let value: Mutex<Value>
+    init(_ value: Value) { self.value = Mutex(value) }
+    var get: Value { value.withLock { $0 } }
+    func set(_ new: Value) { value.withLock { $0 = new } }
+    func update<R: Sendable>(_ body: (inout Value) -> R) -> R { value.withLock { body(&$0) } }
+}
+
+/// A loopback TCP client. Each operation is a blocking syscall run on the
+/// blocking pool (`toThread`), so waiting for an echo never occupies one of
+/// the cooperative pool's threads, which the async server's tasks need.
+/// Every socket has a 10 s timeout: a broken server fails a test, never hangs it.
+///
+/// `@unchecked Sendable`: the socket is an owned descriptor (syscalls on it
+/// are thread-safe) and the read-ahead buffer is behind a `Mutex`; a test
+/// uses one client from one task at a time.
+final class TestClient: @unchecked Sendable {
+    let socket: Socket
+    let localPort: Int
+    private let pending = Mutex<[UInt8]>([])
+
+    private init(_ socket: consuming Socket) throws {
+        try socket.setTimeout(.seconds(10))
+        localPort = try socket.localPort
+        self.socket = socket
+    }
+
+    /// Connects to `127.0.0.1:port`.
+    static func connect(_ port: Int) async throws -> TestClient {
+        try await toThread { try TestClient(Socket.connect(port: port)) }
+    }
+
+    /// Connects and immediately records `event` just before calling `connect`.
+    static func connect(_ port: Int, recordingBefore event: String, in log: EventLog) async throws -> TestClient {
+        try await toThread {
+            log.record(event)
+            return try TestClient(Socket.connect(port: port))
+        }
+    }
+
+    func send(_ text: String) async throws { try await send(Array(text.utf8)) }
+
+    func send(_ bytes: [UInt8]) async throws {
+        try await toThread { try self.socket.sendAll(bytes) }
+    }
+
+    /// Reads one line (through `\n`), or what came before EOF.
+    func readLine() async throws -> String {
+        String(decoding: try await readLineBytes(), as: UTF8.self)
+    }
+
+    func readLineBytes() async throws -> [UInt8] {
+        try await toThread {
+            try self.pending.withLock { buffer in
+                while true {
+                    if let nl = buffer.firstIndex(of: 10) {
+                        defer { buffer.removeFirst(nl + 1) }
+                        return Array(buffer[...nl])
+                    }
+                    let chunk = try self.socket.recv(maxBytes: 1 << 16)
+                    if chunk.isEmpty {
+                        defer { buffer = [] }
+                        return buffer
+                    }
+                    buffer += chunk
+                }
+            }
+        }
+    }
+
+    /// Reads exactly `count` bytes (fewer if EOF comes first).
+    func read(_ count: Int) async throws -> [UInt8] {
+        try await toThread {
+            try self.pending.withLock { buffer in
+                while buffer.count < count {
+                    let chunk = try self.socket.recv(maxBytes: min(1 << 20, max(1 << 16, count - buffer.count)))
+                    if chunk.isEmpty { break }
+                    buffer += chunk
+                }
+                let n = min(count, buffer.count)
+                defer { buffer.removeFirst(n) }
+                return Array(buffer[..<n])
+            }
+        }
+    }
+
+    /// True if the server closed the connection (EOF, or a reset) within 10 s.
+    func readsEOF() async throws -> Bool {
+        try await toThread {
+            do {
+                return try self.socket.recv(maxBytes: 1024).isEmpty
+            } catch SocketError.connectionReset {
+                return true
+            }
+        }
+    }
+
+    /// A bounded negative check: true if nothing arrives within `window`
+    /// (a `poll()` with a timeout, not a sleep).
+    func staysSilent(for window: Duration) async -> Bool {
+        if !pending.withLock({ $0.isEmpty }) { return false }
+        return await (try? toThread { !self.socket.waitReadable(timeout: window) }) ?? false
+    }
+
+    /// Half-closes: the server reads EOF, this client can still read.
+    func finishSending() { socket.shutdown(Int32(SHUT_WR)) }
+
+    /// Closes with a reset (`SO_LINGER` 0): the rudest disconnect.
+    func reset() {
+        var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+        _ = setsockopt(socket.fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+        close()
+    }
+
+    /// Really closes the connection now. The descriptor number is atomically
+    /// re-pointed at /dev/null (`dup2`), so the `Socket` owner still closes a
+    /// valid descriptor of its own later and never a number reused by others.
+    func close() {
+        let null = open("/dev/null", O_RDWR | O_CLOEXEC)
+        _ = dup2(null, socket.fd)
+        _ = Glibc.close(null)
+    }
+}
+
+/// True if nothing listens on `port` any more: a connect is refused.
+func isRefused(_ port: Int) async -> Bool {
+    await (try? toThread { () -> Bool in
+        do {
+            _ = try Socket.connect(port: port)
+            return false
+        } catch SocketError.connectionRefused {
+            return true
+        }
+    }) ?? false
+}
+
+/// True if `port` can be bound again (the listener really closed).
+func canBindAgain(_ port: Int) -> Bool {
+    (try? TCPListener(port: port)) != nil
+}
+
+/// The two multi-client servers the reliability tests run against.
+enum ServerKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case async, selector
+    var testDescription: String { rawValue }
+}
+
+/// Runs `body` with a started server of `kind` and always stops it.
+func withEchoServer<T: Sendable>(
+    _ kind: ServerKind, log: EventLog = EventLog(),
+    _ body: @Sendable (_ port: Int, _ log: EventLog) async throws -> T
+) async throws -> T {
+    switch kind {
+    case .selector:
+        let server = try SelectorEchoServer(log: log)
+        do {
+            let result = try await body(server.port, log)
+            await server.stop()
+            return result
+        } catch {
+            await server.stop()
+            throw error
+        }
+    case .async:
+        return try await withAsyncEchoServer(log: log) { server in try await body(server.port, log) }
+    }
+}
+
+/// Runs `body` with a bound, serving ``AsyncEchoServer``; cancels it afterwards.
+func withAsyncEchoServer<T: Sendable>(
+    log: EventLog = EventLog(),
+    _ body: @Sendable (AsyncEchoServer) async throws -> T
+) async throws -> T {
+    let server = try await AsyncEchoServer.bind(log: log)
+    return try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await server.run() }
+        do {
+            let result = try await body(server)
+            group.cancelAll()
+            try await group.waitForAll()
+            return result
+        } catch {
+            group.cancelAll()
+            try? await group.waitForAll()
+            throw error
+        }
+    }
+}
+
+extension EventLog {
+    /// Waits until an entry whose name starts with `prefix` was recorded.
+    func waitFor(prefix: String) async throws {
+        try await waitUntil { $0.contains { $0.name.hasPrefix(prefix) } }
+    }
+
+    /// The index of the first entry called `name` (or Int.max: absent sorts last).
+    func position(_ name: String) -> Int { index(of: name) ?? .max }
+}
+
+// MARK: - Child processes
+
+/// The package's `echo-server` executable, built next to the test bundle.
+func echoServerExecutable() throws -> URL {
+    var candidates: [URL] = []
+    let argv0 = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+    candidates.append(argv0.deletingLastPathComponent().appendingPathComponent("echo-server"))
+    candidates.append(Bundle.main.bundleURL.appendingPathComponent("echo-server"))
+    candidates.append(Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("echo-server"))
+    var dir = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+    for _ in 0..<4 {
+        candidates.append(dir.appendingPathComponent(".build/debug/echo-server"))
+        dir.deleteLastPathComponent()
+    }
+    guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
+        throw ChildProcessError.executableNotFound(candidates.map(\.path))
+    }
+    return found
+}
+
+enum ChildProcessError: Error {
+    case executableNotFound([String])
+    case noPort(String)
+}
+
+/// A running `echo-server` child: its stdout and stderr lines recorded as
+/// events (`out: <line>`, `err: <line>`), its exit as `exit(<status>)`.
+/// Killed (SIGKILL) on `close()` if still running, so no test leaks it.
+final class ChildProcess: Sendable {
+    let events = EventLog()
+    private let process: Process
+    let pid: Int32
+    let exitStatus = Locked<Int32?>(nil)
+
+    init(_ arguments: [String]) throws {
+        let p = Process()
+        p.executableURL = try echoServerExecutable()
+        p.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        p.standardInput = FileHandle.nullDevice
+        let events = self.events
+        let exitStatus = self.exitStatus
+        p.terminationHandler = { proc in
+            exitStatus.set(proc.terminationStatus)
+            events.record("exit(\(proc.terminationStatus))")
+        }
+        try p.run()
+        pid = p.processIdentifier
+        process = p
+        Self.pump(out.fileHandleForReading.fileDescriptor, prefix: "out: ", into: events)
+        Self.pump(err.fileHandleForReading.fileDescriptor, prefix: "err: ", into: events)
+    }
+
+    /// Reads lines from `fd` on a thread until EOF.
+    private static func pump(_ fd: Int32, prefix: String, into events: EventLog) {
+        spawnThread(name: "child-pipe") {
+            var pending: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let n = Glibc.read(fd, &buffer, buffer.count)
+                if n <= 0 { break }
+                pending += buffer[..<n]
+                while let nl = pending.firstIndex(of: 10) {
+                    events.record(prefix + String(decoding: pending[..<nl], as: UTF8.self))
+                    pending.removeFirst(nl + 1)
+                }
+            }
+            if !pending.isEmpty { events.record(prefix + String(decoding: pending, as: UTF8.self)) }
+        }
+    }
+
+    /// Starts `echo-server` with `arguments` and waits for `listening <port>`.
+    static func startServer(_ arguments: [String]) async throws -> (ChildProcess, Int) {
+        let child = try ChildProcess(arguments)
+        try await child.events.waitUntil { $0.contains { $0.name.hasPrefix("out: listening ") || $0.name.hasPrefix("exit(") } }
+        guard let line = child.events.names.first(where: { $0.hasPrefix("out: listening ") }),
+              let port = Int(line.dropFirst("out: listening ".count))
+        else {
+            child.kill()
+            throw ChildProcessError.noPort(child.events.names.joined(separator: "\n"))
+        }
+        return (child, port)
+    }
+
+    /// Sends `signal` to the child.
+    func send(_ signal: Int32) { _ = Glibc.kill(pid, signal) }
+
+    /// Waits for the exit; returns its status.
+    func waitForExit() async throws -> Int32 {
+        try await events.waitFor(prefix: "exit(")
+        return exitStatus.get ?? -1
+    }
+
+    /// The lines the child wrote to `stream` ("out" or "err").
+    func lines(_ stream: String) -> [String] {
+        events.names.filter { $0.hasPrefix(stream + ": ") }.map { String($0.dropFirst(stream.count + 2)) }
+    }
+
+    /// Kills the child if it still runs (a failed test must not leak it).
+    func kill() {
+        if exitStatus.get == nil { send(SIGKILL) }
+    }
+}
