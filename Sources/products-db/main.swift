@@ -1,0 +1,81 @@
+import ArgumentParser
+import Foundation
+import LocalServices
+import PostgresNIO
+import ProductsDatabase
+
+/// `swift run products-db seed`: creates and seeds the chapter 5 `products`
+/// database, on `DATABASE_URL` when set, otherwise on a throwaway embedded
+/// cluster that lives as long as this command (Ctrl-C stops it and deletes it).
+@main
+struct ProductsDB: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "products-db",
+        abstract: "The products database of chapter 5 (embedded PostgreSQL by default, or DATABASE_URL).",
+        subcommands: [Seed.self]
+    )
+}
+
+struct Seed: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Create the `products` database, its schema, and 100 brands, 1,000 products, 100,000 SKUs.")
+
+    @Option(help: "The random seed (same seed, same data).")
+    var seed: UInt64 = ProductsSeeder.defaultSeed
+
+    @Option(help: "The database to create and seed.")
+    var database: String = "products"
+
+    @Flag(help: "Drop the five tables first if they exist (otherwise a seeded database is left alone).")
+    var reset = false
+
+    @Flag(help: "With the embedded cluster: exit after seeding instead of serving until Ctrl-C (the cluster is then deleted).")
+    var exit = false
+
+    func run() async throws {
+        let server: PostgresEndpoint
+        do {
+            server = try await EmbeddedPostgres.shared()
+        } catch {
+            print("error: \(error)")
+            throw ExitCode.failure
+        }
+        print(server.isEmbedded ? "Started an embedded PostgreSQL cluster: \(server)" : "Using DATABASE_URL: \(server)")
+
+        // CREATE DATABASE has no IF NOT EXISTS: look first.
+        try await ProductsDatabase.withConnection(server) { admin in
+            let exists = try await admin.run("SELECT 1 FROM pg_database WHERE datname = \(database)").rows.isEmpty == false
+            if !exists {
+                try await admin.run(PostgresQuery(unsafeSQL: "CREATE DATABASE \"\(database.replacingOccurrences(of: "\"", with: "\"\""))\""))
+                print("Created database \(database).")
+            }
+        }
+        let target = server.with(database: database)
+        try await ProductsDatabase.withConnection(target) { c in
+            if reset {
+                try await c.run("DROP TABLE IF EXISTS sku, product, product_size, product_color, brand CASCADE")
+            }
+            try await ProductsSchema.apply(on: c)
+            let brands = try await c.run("SELECT count(*) FROM brand").rows[0].decode(Int.self)
+            if brands > 0 {
+                print("The brand table already has \(brands) rows: not seeding again (use --reset to start over).")
+            } else {
+                let started = ContinuousClock.now
+                let summary = try await withTransaction(on: c) { tx in
+                    try await ProductsSeeder.seed(on: tx.connection, seed: seed)
+                }
+                print("Seeded \(summary.brands) brands, \(summary.products) products, \(summary.skus) SKUs "
+                      + "in \(ContinuousClock.now - started).")
+            }
+        }
+        print("""
+
+            Connect with:
+              psql '\(target.url)'
+              export DATABASE_URL='\(target.url)'
+            """)
+        guard server.isEmbedded, !exit else { return }
+        print("The embedded cluster runs until you press Ctrl-C (it is then stopped and deleted).")
+        while true { try await Task.sleep(for: .seconds(3600)) }
+    }
+}
