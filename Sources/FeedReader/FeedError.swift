@@ -1,3 +1,4 @@
+import AsyncPrimitives
 import Foundation
 import WebClients
 
@@ -72,7 +73,7 @@ extension FeedError {
 
 /// `1.5 s`, `250 ms`.
 func formatSeconds(_ d: Duration) -> String {
-    let s = Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    let s = d.seconds
     return s < 1 ? "\(Int((s * 1000).rounded())) ms" : String(format: "%.1f s", s)
 }
 

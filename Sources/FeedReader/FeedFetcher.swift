@@ -4,7 +4,7 @@ import WebClients
 
 /// The outcome of fetching and parsing one feed, delivered as soon as that
 /// feed is done (completion order), with the run's progress at that moment.
-public struct FeedFetchOutcome: Sendable {
+public struct FeedFetchOutcome: Sendable, PhaseProgress {
     /// The position of this feed in the input list.
     public var index: Int
     /// The feed URL as given.
@@ -90,11 +90,6 @@ public enum FeedRunner {
             return FeedFetchOutcome(
                 index: index, url: url, result: result, bytes: bytes,
                 elapsed: .now - start, done: 0, pending: total)
-        } numbered: { outcome, done in
-            var outcome = outcome
-            outcome.done = done
-            outcome.pending = total - done
-            return outcome
         }
     }
 }

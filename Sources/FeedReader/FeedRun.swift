@@ -1,3 +1,4 @@
+import AsyncPrimitives
 import Foundation
 import WebClients
 
@@ -113,7 +114,7 @@ extension FeedRunner {
             feeds: results.enumerated().map { i, r in r ?? .init(url: c.urls[i], ok: false, error: "cancelled", reason: "cancelled") },
             links: links.compactMap { $0 },
             skippedInputs: c.skippedInputs,
-            elapsedSeconds: inSeconds(ContinuousClock.now - start))
+            elapsedSeconds: (ContinuousClock.now - start).seconds)
     }
 
     /// ``run(_:client:progress:)`` with its own client, configured by
@@ -124,9 +125,4 @@ extension FeedRunner {
             await run(configuration, client: client, progress: progress)
         }
     }
-}
-
-/// A duration in seconds, as a `Double`.
-private func inSeconds(_ d: Duration) -> Double {
-    Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
 }

@@ -61,7 +61,7 @@ public enum LinkStatus: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// One checked link, delivered as soon as its check is done.
-public struct LinkOutcome: Sendable {
+public struct LinkOutcome: Sendable, PhaseProgress {
     /// The position of this link in the checked list.
     public var index: Int
     /// The link.
@@ -148,11 +148,6 @@ public enum LinkChecker {
             return LinkOutcome(
                 index: index, url: url, status: status, method: method,
                 elapsed: .now - start, done: 0, pending: total)
-        } numbered: { outcome, done in
-            var outcome = outcome
-            outcome.done = done
-            outcome.pending = total - done
-            return outcome
         }
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import AsyncPrimitives
 import FeedReader
 import Foundation
 import LocalServices
@@ -94,9 +95,9 @@ struct RSSBenchmark: AsyncParsableCommand {
             let end = ContinuousClock.now
             let peakLinks = stub.counters.peakInFlight
 
-            let wall = inSeconds(end - start)
-            let fetchWall = inSeconds(fetched - start)
-            let checkWall = inSeconds(end - fetched)
+            let wall = (end - start).seconds
+            let fetchWall = (fetched - start).seconds
+            let checkWall = (end - fetched).seconds
             let latencyS = Double(latency) / 1000
             let idealFetch = Double(urls.count) * latencyS / Double(concurrency)
             let idealCheck = Double(links.links.count) * latencyS / Double(concurrency)
@@ -113,9 +114,4 @@ struct RSSBenchmark: AsyncParsableCommand {
                          feedsOK, linksOK, peakFeeds, peakLinks))
         }
     }
-}
-
-/// A duration in seconds, as a `Double`.
-private func inSeconds(_ d: Duration) -> Double {
-    Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
 }
