@@ -76,6 +76,7 @@ struct Seed: AsyncParsableCommand {
             """)
         guard server.isEmbedded, !exit else { return }
         print("The embedded cluster runs until you press Ctrl-C (it is then stopped and deleted).")
+        fflush(nil)  // flush stdout now, not at exit (it may be a pipe or a file)
         while true { try await Task.sleep(for: .seconds(3600)) }
     }
 }

@@ -684,6 +684,24 @@ struct Chapter5 {
         }
     }
 
+    @Test("A Transaction dropped without commit() or rollback() is rolled back", .tags(.postgres), .needsPostgres)
+    func droppedTransaction() async throws {
+        try await withProductsTestDatabase(.schema) { db in
+            try await withConnection(db) { c in
+                do {
+                    let tx = try await Transaction.begin(on: c)
+                    try await tx.query("INSERT INTO brand VALUES(DEFAULT, 'dropped')")
+                    _ = consume tx  // deinit: logs a warning and sends ROLLBACK
+                }
+                // The connection runs requests in order, so the ROLLBACK has run before this:
+                // back in autocommit (now() is this statement's time) and the row is gone.
+                let autocommit = try await c.run("SELECT now() = statement_timestamp()").rows[0].decode(Bool.self)
+                #expect(autocommit)
+                #expect(try await c.count("SELECT count(*) FROM brand WHERE brand_name = 'dropped'") == 0)
+            }
+        }
+    }
+
     @Test("Test databases are isolated clones of the seeded template", .tags(.postgres), .needsPostgres)
     func isolatedClones() async throws {
         try await withProductsTestDatabase(.seeded) { a in
