@@ -19,6 +19,18 @@ public struct FeedFetchOutcome: Sendable, PhaseProgress {
     public var done: Int
     /// Feeds not finished yet, queued or in flight (the seed's `len(pending)`).
     public var pending: Int
+
+    /// Creates an outcome (``FeedRunner/fetchFeeds(_:client:maxConcurrent:timeout:maxBytes:)``
+    /// makes them; tests and custom front ends may too).
+    public init(index: Int, url: String, result: Result<Feed, FeedError>, bytes: Int, elapsed: Duration, done: Int, pending: Int) {
+        self.index = index
+        self.url = url
+        self.result = result
+        self.bytes = bytes
+        self.elapsed = elapsed
+        self.done = done
+        self.pending = pending
+    }
 }
 
 /// The reader's phases: fetch feeds, collect links, check links, and

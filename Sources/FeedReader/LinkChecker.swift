@@ -52,7 +52,7 @@ public enum LinkStatus: Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .ok(let s): "\(s)"
         case .redirected(let to, let s): "\(s) after redirect to \(to)"
-        case .clientError(let s), .serverError(let s): "\(s)"
+        case .clientError(let s), .serverError(let s): "HTTP \(s)"
         case .timedOut: "timed out"
         case .connectionFailed(let why): "connection failed (\(why))"
         case .invalidURL(let why): "invalid URL (\(why))"

@@ -168,7 +168,8 @@ public struct Report: Sendable, Equatable, Codable {
         for f in feeds {
             if f.ok {
                 let title = f.title.map { " \"\($0)\"" } ?? ""
-                out.append("  ok      \(f.url)\(title) (\(f.format ?? "?")): \(entryCount(f.entries))")
+                out.append("  ok      \(f.url)\(title) (\(f.format ?? "?")): \(entryCount(f.entries))"
+                    + (f.entriesWithoutLinks > 0 ? ", \(f.entriesWithoutLinks) without a link" : ""))
             } else {
                 out.append("  FAILED  \(f.url): \(f.reason ?? f.error ?? "failed")")
             }

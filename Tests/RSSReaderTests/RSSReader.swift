@@ -392,6 +392,31 @@ struct RSSReader {
         }
     }
 
+    @Test("RSS R6 — a live status line is redrawn on a terminal, plain lines otherwise", .tags(.terminal))
+    func r6_liveStatusLine() {
+        // Seed: print() per wait round, whatever the output is.
+        // Swift: isatty decides; on a terminal the status line is erased (\r ESC[2K) and redrawn under each completion line.
+        let outcome = FeedFetchOutcome(index: 0, url: "http://feeds.test/a.xml", result: .success(Feed(format: .atom, entries: [Entry()])),
+                                       bytes: 10, elapsed: .zero, done: 1, pending: 2)
+        let last = FeedFetchOutcome(index: 1, url: "http://feeds.test/b.xml", result: .failure(.httpStatus(404)),
+                                    bytes: 0, elapsed: .zero, done: 3, pending: 0)
+        for live in [true, false] {
+            let text = Mutex("")
+            let printer = ProgressPrinter(live: live) { piece in text.withLock { $0 += piece } }
+            printer.feedDone(outcome)
+            printer.feedDone(last)
+            printer.finish()
+            let out = text.withLock { $0 }
+            let plain = "[1/3] http://feeds.test/a.xml — 1 entry (Atom)\n[3/3] http://feeds.test/b.xml — failed: HTTP status 404\n"
+            if live {
+                #expect(out == "[1/3] http://feeds.test/a.xml — 1 entry (Atom)\nfeeds: 1/3 done, 2 pending"
+                        + "\r\u{1B}[2K[3/3] http://feeds.test/b.xml — failed: HTTP status 404\n")
+            } else {
+                #expect(out == plain)
+            }
+        }
+    }
+
     @Test("RSS R6 — rssreader --demo --json prints a Report; exit statuses 0, 1 and 2",
           .tags(.processes), .timeLimit(.minutes(1)))
     func r6_executable() async throws {
