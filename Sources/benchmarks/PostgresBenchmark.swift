@@ -96,13 +96,61 @@ struct PostgresBenchmark: AsyncParsableCommand {
             }
             report("PostgresNIO pool of \(poolSize), concurrent (peak \(peak) in flight)", n, pooled)
 
+            // 4. asyncpg, if python3 can import it (pip install asyncpg): the book's own driver.
+            let asyncpg = try await toThread { Self.runAsyncpg(url: db.url, n: n, size: poolSize, sql: sql) }
+            if let asyncpg {
+                print(String(format: "asyncpg, one connection, sequential awaits: %.0f queries/s", asyncpg.sequential))
+                print(String(format: "asyncpg pool of %d, gather: %.0f queries/s", poolSize, asyncpg.pooled))
+            } else {
+                print("asyncpg: not measured (python3 with asyncpg not available: `pip install asyncpg`)")
+            }
+
             let rate = { (d: Duration) in Double(n) / d.seconds }
             let speedup = rate(pooled) / rate(libpq)
             print(String(format: "pool vs sequential libpq: %.2fx (target >= 3x)", speedup))
             print(String(format: "RESULT queries=%d pool_size=%d server_delay_ms=%d libpq_sequential_qps=%.0f nio_sequential_qps=%.0f pool_concurrent_qps=%.0f speedup_vs_libpq=%.2f cores=%d",
                          n, poolSize, serverDelayMs, rate(libpq), rate(nioSequential), rate(pooled), speedup,
-                         ProcessInfo.processInfo.activeProcessorCount))
+                         ProcessInfo.processInfo.activeProcessorCount)
+                  + (asyncpg.map { String(format: " asyncpg_sequential_qps=%.0f asyncpg_pool_qps=%.0f", $0.sequential, $0.pooled) } ?? ""))
         }
+    }
+
+    /// The same two asyncpg runs as the book's listing 5.8 (a pool of `size`,
+    /// `async with pool.acquire()` + `fetchrow`, gathered), in a python3 child.
+    private static func runAsyncpg(url: String, n: Int, size: Int, sql: String) -> (sequential: Double, pooled: Double)? {
+        let script = """
+            import asyncio, sys, time
+            import asyncpg
+            async def main(dsn, n, size, sql):
+                pool = await asyncpg.create_pool(dsn, min_size=size, max_size=size)
+                async with pool.acquire() as c:
+                    await c.fetchrow(sql, 1)
+                    t = time.perf_counter()
+                    for i in range(n):
+                        await c.fetchrow(sql, i % 100 + 1)
+                    seq = time.perf_counter() - t
+                async def one(i):
+                    async with pool.acquire() as c:
+                        return await c.fetchrow(sql, i % 100 + 1)
+                t = time.perf_counter()
+                await asyncio.gather(*[one(i) for i in range(n)])
+                pooled = time.perf_counter() - t
+                await pool.close()
+                print(f"{n / seq} {n / pooled}")
+            asyncio.run(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]))
+            """
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", script, url, String(n), String(size), sql]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        do { try p.run() } catch { return nil }
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        let numbers = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isWhitespace).compactMap { Double($0) }
+        guard p.terminationStatus == 0, numbers.count == 2 else { return nil }
+        return (numbers[0], numbers[1])
     }
 
     private func report(_ label: String, _ n: Int, _ d: Duration) {
