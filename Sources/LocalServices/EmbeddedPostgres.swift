@@ -106,7 +106,8 @@ public enum EmbeddedPostgresError: Error, CustomStringConvertible, Equatable {
 /// ``shared()`` is the entry point: it returns the `DATABASE_URL` endpoint
 /// when that variable is set; otherwise, the first call starts one cluster
 /// for the whole process from the machine's PostgreSQL binaries (found on
-/// `PATH`, via `pg_config --bindir`, or in `/usr/lib/postgresql/*/bin`):
+/// `PATH`, via `pg_config --bindir`, or in `/usr/lib/postgresql/*/bin`; or
+/// exactly in `POSTGRES_BINDIR` when that is set):
 ///
 /// - `initdb` into a fresh temp dir (trust on the Unix socket, SCRAM password
 ///   `postgres` on TCP, so a wrong password is refused for real), then
@@ -160,10 +161,17 @@ public enum EmbeddedPostgres {
     /// (then they run and fail with ``unavailableMessage``).
     public static var shouldRunTests: Bool { isAvailable || isRequired }
 
-    /// The directory holding `initdb`, `postgres` and `pg_isready`, if any.
-    public static func binDirectory() -> String? {
+    /// The directory holding `initdb`, `postgres` and `pg_isready`, if any
+    /// (looked up once per process). `POSTGRES_BINDIR`, when set, is the only
+    /// place looked at.
+    public static func binDirectory() -> String? { cachedBinDirectory }
+
+    private static let cachedBinDirectory: String? = findBinDirectory()
+
+    private static func findBinDirectory() -> String? {
         var candidates: [String] = []
         let env = ProcessInfo.processInfo.environment
+        if let forced = env["POSTGRES_BINDIR"], !forced.isEmpty { return usable(forced) ? forced : nil }
         for dir in (env["PATH"] ?? "").split(separator: ":") {
             let initdb = "\(dir)/initdb"
             if FileManager.default.isExecutableFile(atPath: initdb) {
@@ -178,11 +186,11 @@ public enum EmbeddedPostgres {
         let versions = ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [])
             .sorted { (Int($0) ?? 0) > (Int($1) ?? 0) }
         candidates += versions.map { "\(root)/\($0)/bin" }
-        return candidates.first { dir in
-            ["initdb", "postgres", "pg_isready"].allSatisfy {
-                FileManager.default.isExecutableFile(atPath: "\(dir)/\($0)")
-            }
-        }
+        return candidates.first(where: usable)
+    }
+
+    private static func usable(_ dir: String) -> Bool {
+        ["initdb", "postgres", "pg_isready"].allSatisfy { FileManager.default.isExecutableFile(atPath: "\(dir)/\($0)") }
     }
 
     private static func pgConfigBindir() -> String? {
