@@ -27,6 +27,7 @@ public struct PostgresEndpoint: Sendable, Hashable, CustomStringConvertible {
     /// for a server named by `DATABASE_URL`.
     public var isEmbedded: Bool
 
+    /// An endpoint from its parts.
     public init(host: String, port: Int, username: String, password: String?, database: String, isEmbedded: Bool) {
         self.host = host
         self.port = port

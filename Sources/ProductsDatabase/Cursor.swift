@@ -13,6 +13,7 @@ public struct CursorStats: Sendable, Hashable {
     /// Rows skipped on the server by MOVE.
     public var rowsMoved = 0
 
+    /// All zero.
     public init() {}
 }
 
@@ -71,6 +72,7 @@ public final class Cursor: AsyncSequence, Sendable {
         return moved
     }
 
+    /// An iterator that fetches `prefetch` rows whenever its buffer is empty.
     public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(cursor: self) }
 
     /// Pulls one batch at a time; ends after the first empty FETCH.
@@ -80,6 +82,8 @@ public final class Cursor: AsyncSequence, Sendable {
         var index = 0
         var done = false
 
+        /// The next row; suspends for a FETCH when the batch is used up.
+        /// Cancellation: the FETCH in flight completes (PostgresNIO queries are not cancellable).
         public mutating func next() async throws -> PostgresRow? {
             if index == buffer.count {
                 guard !done else { return nil }

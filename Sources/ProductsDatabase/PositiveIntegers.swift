@@ -17,12 +17,15 @@ public struct PositiveIntegers: AsyncSequence, Sendable {
     /// `positive_integers_async(until)`.
     public init(until: Int) { self.until = until }
 
+    /// A fresh generator run, starting at 1.
     public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(until: until) }
 
+    /// The generator's state: the next value to yield.
     public struct AsyncIterator: AsyncIteratorProtocol {
         let until: Int
         var nextValue = 1
 
+        /// Sleeps `delay(i)` then returns `i`; nil after `until`.
         public mutating func next() async throws -> Int? {
             guard nextValue <= until else { return nil }
             let value = nextValue

@@ -3,9 +3,12 @@ import PostgresNIO
 
 /// A row of the `brand` table.
 public struct Brand: Sendable, Hashable {
+    /// `brand_id`.
     public var id: Int
+    /// `brand_name`.
     public var name: String
 
+    /// A brand value (no database access).
     public init(id: Int, name: String) {
         self.id = id
         self.name = name
@@ -15,11 +18,17 @@ public struct Brand: Sendable, Hashable {
 /// One product joined with one of its SKUs, colour and size names: the
 /// chapter's product query (5.7, 5.8, chapter 9).
 public struct ProductRow: Sendable, Hashable {
+    /// `product.product_id`.
     public var productID: Int
+    /// `product.product_name`.
     public var productName: String
+    /// `product.brand_id`.
     public var brandID: Int
+    /// `sku.sku_id` (the lowest of the product's SKUs).
     public var skuID: Int
+    /// `product_color.product_color_name` of that SKU.
     public var colorName: String
+    /// `product_size.product_size_name` of that SKU.
     public var sizeName: String
 }
 

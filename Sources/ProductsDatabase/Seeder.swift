@@ -12,6 +12,7 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
     /// A generator whose sequence is fixed by `seed`.
     public init(seed: UInt64) { state = seed }
 
+    /// The next 64 random bits.
     public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
@@ -52,7 +53,9 @@ public enum ProductsSeeder {
 
     /// A product to insert.
     public struct NewProduct: Sendable, Hashable {
+        /// Ten distinct vocabulary words, first letter upper-cased.
         public var name: String
+        /// 1…brandCount.
         public var brandID: Int
     }
 
@@ -76,8 +79,11 @@ public enum ProductsSeeder {
 
     /// A SKU to insert.
     public struct NewSKU: Sendable, Hashable {
+        /// 1…productCount.
         public var productID: Int
+        /// 1…3 (Small, Medium, Large).
         public var sizeID: Int
+        /// 1…2 (Blue, Black).
         public var colorID: Int
     }
 
@@ -125,8 +131,11 @@ public enum ProductsSeeder {
 
     /// What ``seed(on:seed:)`` inserted.
     public struct Summary: Sendable, Hashable {
+        /// Brands inserted.
         public var brands: Int
+        /// Products inserted.
         public var products: Int
+        /// SKUs inserted.
         public var skus: Int
     }
 
