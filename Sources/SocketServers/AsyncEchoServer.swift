@@ -28,7 +28,7 @@ import Synchronization
 ///   cannot write (a client that never reads), so memory stays bounded —
 ///   where asyncio's `sock_sendall` would buffer.
 ///
-/// Events in the optional event log: `open(<port>)`, `error(<port>: <error>)`,
+/// Events in the optional event log: `accept(<port>)`, `error(<port>: <error>)`,
 /// `closed(<port>)`, `listener closed`.
 public struct AsyncEchoServer: Sendable, Service {
     /// How to bind and frame.
@@ -161,7 +161,7 @@ public struct AsyncEchoServer: Sendable, Service {
         let peer = connection.channel.remoteAddress
         let port = peer?.port ?? 0
         stats.opened()
-        log?.record("open(\(port))")
+        log?.record("accept(\(port))")
         logger.info("connection opened", metadata: ["peer": "\(peer.map { "\($0)" } ?? "?")"])
         var failed = false
         do {

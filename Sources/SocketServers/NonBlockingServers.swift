@@ -1,6 +1,7 @@
 import AsyncPrimitives
 import Glibc
 import Logging
+import Synchronization
 
 /// Listing 3.5: the blocking server with `setblocking(False)` sprinkled on,
 /// and nothing else changed. It exists to fail.
@@ -62,6 +63,7 @@ public final class BusyPollingEchoServer: Sendable {
     /// What the server did, in order.
     public let log: EventLog
     private let registry = ShutdownSwitch()
+    private let counter = PassCounter()
     private let thread: DedicatedThread
 
     /// Binds `host:port` and starts spinning.
@@ -71,9 +73,10 @@ public final class BusyPollingEchoServer: Sendable {
         self.log = log
         let fd = listener.releaseDescriptor()
         let registry = self.registry
+        let counter = self.counter
         thread = DedicatedThread(name: "busy-echo") {
             let listener = Socket(adopting: fd)
-            Self.spin(listener, registry: registry, log: log)
+            Self.spin(listener, registry: registry, counter: counter, log: log)
             listener.close()
         }
     }
@@ -81,15 +84,20 @@ public final class BusyPollingEchoServer: Sendable {
     /// The spinning thread (its ``DedicatedThread/cpuTime`` is the cost).
     public var serverThread: DedicatedThread { thread }
 
+    /// How many times the loop has gone round (each pass: one `accept` and
+    /// one `recv` per client, whatever happens). Millions while idle.
+    public var passes: Int { counter.value.load(ordering: .relaxed) }
+
     /// Stops the loop and joins the thread. Idempotent.
     public func stop() async {
         registry.trip()
         await thread.joined()
     }
 
-    private static func spin(_ listener: borrowing Socket, registry: ShutdownSwitch, log: EventLog) {
+    private static func spin(_ listener: borrowing Socket, registry: ShutdownSwitch, counter: PassCounter, log: EventLog) {
         var connections: [ClientConnection] = []
         while !registry.isStopping {
+            counter.value.add(1, ordering: .relaxed)
             do {
                 let accepted = try listener.accept()
                 try accepted.socket.setNonBlocking()
@@ -131,4 +139,9 @@ public final class BusyPollingEchoServer: Sendable {
             }
         }
     }
+}
+
+/// A counter shared between the spinning thread and its observers.
+final class PassCounter: Sendable {
+    let value = Atomic<Int>(0)
 }

@@ -183,10 +183,15 @@ struct Chapter3 {
         // Idle: nobody sends anything for 4 book seconds.
         let window = Book.second * 4
         let cpuBefore = server.serverThread.cpuTime
+        let passesBefore = server.passes
         let start = ContinuousClock.now
         try await Task.sleep(for: window)  // the measurement window itself, not a synchronisation
         let busy = (server.serverThread.cpuTime - cpuBefore) / (ContinuousClock.now - start)
-        #expect(busy >= 0.5, "the busy loop used \(Int(busy * 100)) % of a core while idle")
+        let passes = server.passes - passesBefore
+        // ~100 % on an otherwise idle machine; other processes competing for the two cores can halve it,
+        // so the bound is 25 % (the selector of listing 3.7 stays under 10 %) plus the spin count itself.
+        #expect(busy >= 0.25, "the busy loop used \(Int(busy * 100)) % of a core while idle")
+        #expect(passes >= 10_000, "\(passes) passes of the loop in 4 idle book seconds")
 
         // The flaw the code implies: a line split across two passes loses its first part.
         try await a.send("ab")
@@ -254,7 +259,7 @@ struct Chapter3 {
         defer { serving.cancel() }
 
         let silent = try await TestClient.connect(server.port)  // A connects and says nothing
-        try await log.waitFor("open(\(silent.localPort))")
+        try await log.waitFor("accept(\(silent.localPort))")
         let talker = try await TestClient.connect(server.port)  // B is served while A is still connected
         try await talker.send("hello\n")
         #expect(try await talker.readLine() == "hello\n")
@@ -268,6 +273,7 @@ struct Chapter3 {
         // A client that leaves mid-line disturbs nobody.
         let quitter = try await TestClient.connect(server.port)
         try await quitter.send("half a li")
+        try await log.waitFor("accept(\(quitter.localPort))")  // (a reset before accept() is not a connection yet)
         quitter.reset()
         try await log.waitFor("closed(\(quitter.localPort))")
         try await talker.send("still here\n")
@@ -412,8 +418,10 @@ struct Chapter3 {
             let polite = try await TestClient.connect(port)
             let rude = try await TestClient.connect(port)
             try await polite.send("no newline yet")
-            polite.close()
             try await rude.send(Array(repeating: UInt8(ascii: "x"), count: 100_000))
+            try await log.waitFor("accept(\(polite.localPort))")
+            try await log.waitFor("accept(\(rude.localPort))")
+            polite.close()
             rude.reset()
             try await log.waitFor("closed(\(polite.localPort))")
             try await log.waitFor("closed(\(rude.localPort))")
