@@ -650,12 +650,14 @@ struct Chapter5 {
                 let brands = try await c.count("SELECT count(*) FROM brand")
                 let products = try await c.count("SELECT count(*) FROM product")
 
-                await #expect(throws: DatabaseError.self) {
+                let syntaxInTransaction = await #expect(throws: DatabaseError.self) {
                     try await withTransaction(on: c) { tx in
                         try await tx.query("INSERT INTO brand VALUES(DEFAULT, 'half_applied')")
                         try await tx.query("SELEC brand_id FROM brand")
                     }
                 }
+                if case .syntaxError(let message)? = syntaxInTransaction { #expect(message.contains("SELEC")) }
+                else { Issue.record("expected .syntaxError, got \(String(describing: syntaxInTransaction))") }
                 await #expect(throws: DatabaseError.foreignKeyViolation(constraint: "product_brand_id_fkey")) {
                     try await withTransaction(on: c) { tx in
                         try await tx.query("INSERT INTO brand VALUES(DEFAULT, 'half_applied')")
