@@ -27,6 +27,28 @@ public enum CPUTime {
         return duration(usage.ru_utime) + duration(usage.ru_stime)
     }
 
+    /// CPU time the whole machine has spent busy (every process, every
+    /// core, kernel included), from the first line of `/proc/stat`.
+    ///
+    /// Its growth minus this process's over the same interval is the CPU
+    /// that *other* programs took meanwhile: how a parallelism test tells
+    /// "no parallelism" from "the other core was busy". Resolution is one
+    /// clock tick (`sysconf(_SC_CLK_TCK)`, usually 10 ms). Returns `.zero`
+    /// where `/proc/stat` is unavailable.
+    public static func machine() -> Duration {
+        guard let file = fopen("/proc/stat", "r") else { return .zero }
+        defer { fclose(file) }
+        var line = [CChar](repeating: 0, count: 512)
+        guard fgets(&line, Int32(line.count), file) != nil else { return .zero }
+        let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let fields = text.split(separator: " ").dropFirst().compactMap { Int($0) }
+        // user nice system idle iowait irq softirq steal (guest time is already in user).
+        guard fields.count >= 8 else { return .zero }
+        let busyTicks = fields[0] + fields[1] + fields[2] + fields[5] + fields[6] + fields[7]
+        let ticksPerSecond = max(1, sysconf(Int32(_SC_CLK_TCK)))
+        return .seconds(busyTicks / ticksPerSecond) + .seconds(Double(busyTicks % ticksPerSecond) / Double(ticksPerSecond))
+    }
+
     private static func duration(_ tv: timeval) -> Duration {
         .seconds(tv.tv_sec) + .microseconds(tv.tv_usec)
     }

@@ -126,28 +126,32 @@ struct Chapter1 {
         // Book: with the GIL two threads are no faster than one (51.8 s vs 52.1 s): threads don't help CPU-bound Python.
         // Swift: the opposite — no GIL, so two threads use two cores (CPython's free-threaded build is the exception there, not the rule).
         let work = try await spawnThread { FibWorkload.calibrated(minimum: .milliseconds(100)) }.value
-        let serial = try await spawnThread { () -> Duration in
-            ContinuousClock().measure { _ = fib(work.n); _ = fib(work.n) }
-        }.value
 
-        let recorder = IntervalRecorder()
-        let clock = ContinuousClock()
-        let start = clock.now
-        let threads = ["A", "B"].map { name in
-            spawnThread(name: "fib-\(name)") { () -> (value: Int, cpu: Duration) in
-                let value = recorder.measure(name) { fib(work.n) }
-                return (value, CPUTime.thread())
+        try await showParallelism {
+            let serial = try await spawnThread { () -> Duration in
+                ContinuousClock().measure { _ = fib(work.n); _ = fib(work.n) }
+            }.value
+
+            let recorder = IntervalRecorder()
+            let clock = ContinuousClock()
+            let start = clock.now
+            let threads = ["A", "B"].map { name in
+                spawnThread(name: "fib-\(name)") { () -> (value: Int, cpu: Duration) in
+                    let value = recorder.measure(name) { fib(work.n) }
+                    return (value, CPUTime.thread())
+                }
             }
-        }
-        var results: [(value: Int, cpu: Duration)] = []
-        for thread in threads { results.append(try await thread.value) }
-        let wall = start.duration(to: clock.now)
+            var results: [(value: Int, cpu: Duration)] = []
+            for thread in threads { results.append(try await thread.value) }
+            let wall = start.duration(to: clock.now)
 
-        #expect(results.map(\.value) == [work.expected, work.expected])
-        #expect(recorder.overlap("A", "B"))
-        let cpuPerWall = (results[0].cpu + results[1].cpu) / wall
-        #expect(cpuPerWall > 1.3, "thread CPU \(results[0].cpu) + \(results[1].cpu) in wall \(wall)")
-        #expect(wall < serial * 0.8, "threads \(wall) vs serial \(serial)")
+            #expect(results.map(\.value) == [work.expected, work.expected])
+            #expect(recorder.overlap("A", "B"))
+            // Both threads' own CPU clocks, over the wall time: above 1 only if they ran at the same instants.
+            let cpuPerWall = (results[0].cpu + results[1].cpu) / wall
+            return (cpuPerWall > 1.3 && wall < serial * 0.8,
+                    "CPU/wall \(cpuPerWall), threads \(wall) vs serial \(serial)")
+        }
     }
 
     @Test("Listing 1.6a — two worker processes compute Fibonacci at the same time",
@@ -176,17 +180,19 @@ struct Chapter1 {
     func processesRunInParallel() async throws {
         // Listing 1.6a's speed claim; not compared with 1.6's threads, since each spawn adds milliseconds.
         let work = try await spawnThread { FibWorkload.calibrated(minimum: .milliseconds(100)) }.value
-        let clock = ContinuousClock()
-        let inARow = try await clock.measure {
-            try await spawnWorker(job: .fib(work.n)).requireSuccess()
-            try await spawnWorker(job: .fib(work.n)).requireSuccess()
+        try await showParallelism {
+            let clock = ContinuousClock()
+            let inARow = try await clock.measure {
+                try await spawnWorker(job: .fib(work.n)).requireSuccess()
+                try await spawnWorker(job: .fib(work.n)).requireSuccess()
+            }
+            let together = try await clock.measure {
+                async let a = spawnWorker(job: .fib(work.n)).requireSuccess()
+                async let b = spawnWorker(job: .fib(work.n)).requireSuccess()
+                _ = try await (a, b)
+            }
+            return (together < inARow * 0.8, "together \(together) vs in a row \(inARow)")
         }
-        let together = try await clock.measure {
-            async let a = spawnWorker(job: .fib(work.n)).requireSuccess()
-            async let b = spawnWorker(job: .fib(work.n)).requireSuccess()
-            _ = try await (a, b)
-        }
-        #expect(together < inARow * 0.8, "together \(together) vs in a row \(inARow)")
     }
 
     // MARK: - I/O-bound work
@@ -309,6 +315,42 @@ struct SerialRun: Sendable {
     var values: [Int]
     var cpu: Duration
     var wall: Duration
+}
+
+/// Repeats a parallelism experiment until one attempt shows the claim (at
+/// most `attempts` times); records an issue if none did on a quiet machine.
+///
+/// Parallelism is an existence claim: code that cannot run in parallel (a
+/// GIL, a `spawnThread` that serialised its bodies) never shows it, whatever
+/// the attempt, while another program's load on the shared cores can hide it
+/// in one attempt. So one clear showing is the evidence. Each attempt also
+/// measures how much CPU *other* programs used meanwhile (the machine's busy
+/// time from `/proc/stat` minus this process's and its children's): if every
+/// attempt ran while others held more than a quarter of a core, the result
+/// is inconclusive and the test is cancelled with the figures, not failed.
+func showParallelism(
+    attempts: Int = 5,
+    sourceLocation: SourceLocation = #_sourceLocation,
+    _ attempt: () async throws -> (shown: Bool, detail: String)
+) async throws {
+    var log: [String] = []
+    var quietAttempts = 0
+    for _ in 0..<attempts {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let machineBefore = CPUTime.machine()
+        let ownBefore = CPUTime.process() + CPUTime.children()
+        let (shown, detail) = try await attempt()
+        let own = CPUTime.process() + CPUTime.children() - ownBefore
+        let others = max(.zero, CPUTime.machine() - machineBefore - own) / start.duration(to: clock.now)
+        log.append("\(detail); other programs used \((others * 100).rounded() / 100) cores")
+        if shown { return }
+        if others < 0.25 { quietAttempts += 1 }
+    }
+    if quietAttempts == 0 {
+        try Test.cancel("Inconclusive: other programs kept the cores busy in every attempt: \(log)", sourceLocation: sourceLocation)
+    }
+    Issue.record("No attempt ran in parallel, \(quietAttempts) of them on a quiet machine: \(log)", sourceLocation: sourceLocation)
 }
 
 /// Runs `body` synchronously: it cannot suspend, so everything it reads
