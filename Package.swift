@@ -177,6 +177,8 @@ let package = Package(
             dependencies: nio + [
                 "AsyncPrimitives", "LocalServices", "Parallelism", "WebClients",
                 "SocketServers", "ProductsDatabase", "FeedReader", "BlockingHTTP",
+                // Built alongside so `benchmarks fib` finds its child processes next to itself.
+                "curriculum-worker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
