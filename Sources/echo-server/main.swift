@@ -22,6 +22,18 @@ func say(_ text: String) {
     line.withUTF8 { bytes in _ = write(1, bytes.baseAddress, bytes.count) }
 }
 
+/// With `--exit-with-parent`: exit when stdin reaches EOF. A test runner that
+/// starts this program keeps a pipe to its stdin open; if the runner dies
+/// (even by SIGKILL) the pipe closes and no orphaned server is left behind.
+func exitWhenStdinCloses(_ enabled: Bool) {
+    guard enabled else { return }
+    spawnThread(name: "stdin-watch") {
+        var byte: UInt8 = 0
+        while read(0, &byte, 1) > 0 {}
+        Glibc.exit(3)
+    }
+}
+
 @main
 struct EchoServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -50,7 +62,11 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("grace-ms"), help: "Async mode: how long open connections may finish after SIGINT/SIGTERM.")
     var graceMilliseconds: Int = 2000
 
+    @Flag(help: "Exit when stdin closes (used by tests so a dead runner leaves no server behind).")
+    var exitWithParent = false
+
     func run() async throws {
+        exitWhenStdinCloses(exitWithParent)
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = .info
@@ -100,7 +116,11 @@ struct SignalDemo: AsyncParsableCommand {
     @Option(help: "How many tasks run under the root task.")
     var tasks: Int = 3
 
+    @Flag(help: "Exit when stdin closes (see serve).")
+    var exitWithParent = false
+
     func run() async throws {
+        exitWhenStdinCloses(exitWithParent)
         let tasks = self.tasks
         let delay = self.delay
         do {

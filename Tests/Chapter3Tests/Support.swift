@@ -242,17 +242,22 @@ enum ChildProcessError: Error {
 final class ChildProcess: Sendable {
     let events = EventLog()
     private let process: Process
+    /// Our end of the child's stdin: the child (run with `--exit-with-parent`)
+    /// exits when it closes, i.e. when this test process dies.
+    private let stdin: Pipe
     let pid: Int32
     let exitStatus = Locked<Int32?>(nil)
 
     init(_ arguments: [String]) throws {
         let p = Process()
         p.executableURL = try echoServerExecutable()
-        p.arguments = arguments
+        p.arguments = arguments + ["--exit-with-parent"]
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err
-        p.standardInput = FileHandle.nullDevice
+        let input = Pipe()
+        p.standardInput = input
+        stdin = input
         let events = self.events
         let exitStatus = self.exitStatus
         p.terminationHandler = { proc in
