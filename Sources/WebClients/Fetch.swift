@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import AsyncPrimitives
 import NIOCore
 import NIOHTTP1
+import Synchronization
 
 /// A complete HTTP response: status, headers and the whole body.
 ///
@@ -57,16 +58,20 @@ public func fetch(
 ) async throws -> WebResponse {
     let deadline = NIODeadline.now() + TimeAmount(timeout ?? client.timeout)
     do {
-        let response = try await execute(client, url, method, headers, deadline)
-        let body = try await beforeDeadline(deadline, url: url) {
-            try await response.body.collect(upTo: maxBytes)
-        }
+        let request = try HTTPClient.Request(url: url, method: method, headers: headers)
+        let response = try await run(
+            client.http.execute(
+                request: request,
+                delegate: ResponseAccumulator(request: request, maxBodySize: maxBytes),
+                deadline: deadline))
         return WebResponse(
-            url: response.history.last?.request.url ?? url,
+            url: response.history.last?.request.url.absoluteString ?? url,
             status: Int(response.status.code),
             headers: response.headers,
-            body: body
+            body: response.body ?? ByteBuffer()
         )
+    } catch is ResponseAccumulator.ResponseTooBigError {
+        throw WebClientError.tooLarge(url, maxBytes: maxBytes)
     } catch {
         throw WebClientError.map(error, url: url, maxBytes: maxBytes)
     }
@@ -125,13 +130,42 @@ public func fetchStatus(
     if seconds > 0 { try await delay(seconds) }
     let deadline = NIODeadline.now() + TimeAmount(timeout ?? client.timeout)
     do {
-        let response = try await execute(client, url, .GET, [:], deadline)
-        try await beforeDeadline(deadline, url: url) {
-            for try await _ in response.body {}
-        }
-        return Int(response.status.code)
+        let request = try HTTPClient.Request(url: url, method: .GET)
+        return try await run(client.http.execute(request: request, delegate: StatusDelegate(), deadline: deadline))
     } catch {
         throw WebClientError.map(error, url: url)
+    }
+}
+
+/// Awaits an AsyncHTTPClient task; cancelling the caller cancels the request
+/// (AHC then closes its connection and fails it with `.cancelled`).
+///
+/// The delegate-based API is used for complete requests because its deadline
+/// covers the whole exchange, body included, with no extra timer task.
+private func run<T: Sendable>(_ task: HTTPClient.Task<T>) async throws -> T {
+    try await withTaskCancellationHandler {
+        try await task.futureResult.get()
+    } onCancel: {
+        task.cancel()
+    }
+}
+
+/// Keeps the status of the response and discards its body as it arrives.
+private final class StatusDelegate: HTTPClientResponseDelegate {
+    typealias Response = Int
+    private let status = Mutex(0)
+
+    func didReceiveHead(task: HTTPClient.Task<Int>, _ head: HTTPResponseHead) -> EventLoopFuture<Void> {
+        status.withLock { $0 = Int(head.status.code) }
+        return task.eventLoop.makeSucceededVoidFuture()
+    }
+
+    func didReceiveBodyPart(task: HTTPClient.Task<Int>, _ buffer: ByteBuffer) -> EventLoopFuture<Void> {
+        task.eventLoop.makeSucceededVoidFuture()
+    }
+
+    func didFinishRequest(task: HTTPClient.Task<Int>) throws -> Int {
+        status.withLock { $0 }
     }
 }
 
@@ -147,35 +181,4 @@ private func execute(
     request.method = method
     if !headers.isEmpty { request.headers.add(contentsOf: headers) }
     return try await client.http.execute(request, deadline: deadline)
-}
-
-/// Which of a body read and its deadline finished first.
-private enum DeadlineOutcome<T: Sendable>: Sendable {
-    case value(T)
-    case timedOut
-}
-
-/// Runs `operation` (reading a body), failing with ``WebClientError/timedOut(_:)``
-/// and cancelling it if `deadline` passes first.
-///
-/// AsyncHTTPClient's deadline ends when the head arrives; this extends the
-/// request's total timeout over the body, as aiohttp's `total` does.
-private func beforeDeadline<T: Sendable>(
-    _ deadline: NIODeadline,
-    url: String,
-    _ operation: @escaping @Sendable () async throws -> T
-) async throws -> T {
-    return try await withThrowingTaskGroup(of: DeadlineOutcome<T>.self) { group in
-        group.addTask { .value(try await operation()) }
-        group.addTask {
-            let remaining = deadline - .now()
-            if remaining > .zero { try await Task.sleep(for: .nanoseconds(remaining.nanoseconds)) }
-            return .timedOut
-        }
-        defer { group.cancelAll() }
-        switch try await group.next()! {
-        case .value(let value): return value
-        case .timedOut: throw WebClientError.timedOut(url)
-        }
-    }
 }

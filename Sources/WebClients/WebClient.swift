@@ -90,7 +90,8 @@ public struct WebClient: Sendable {
 /// Runs `body` with a new ``WebClient`` and always shuts the client down
 /// afterwards: `async with aiohttp.ClientSession(...) as session:`.
 ///
-/// The client runs on SwiftNIO's singleton event-loop group; `body` runs on
+/// The client runs on `eventLoopGroup` (SwiftNIO's singleton group unless
+/// given; the caller keeps ownership of a group it passes); `body` runs on
 /// the caller's isolation. When `body` returns or throws — including by
 /// cancellation — the client is shut down (`HTTPClient.shutdown()`, which
 /// closes idle connections and fails requests still running) before this
@@ -100,15 +101,17 @@ public struct WebClient: Sendable {
 ///
 /// - Parameters:
 ///   - configuration: timeouts, pool size, redirects.
+///   - eventLoopGroup: the event loops the client's connections run on.
 ///   - body: the code that uses the client.
 /// - Returns: what `body` returns.
 public func withHTTPClient<Result>(
     configuration: WebClientConfiguration = .init(),
+    eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
     isolation: isolated (any Actor)? = #isolation,
     _ body: (WebClient) async throws -> Result
 ) async throws -> Result {
     let http = HTTPClient(
-        eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
+        eventLoopGroup: eventLoopGroup,
         configuration: configuration.httpClientConfiguration
     )
     let client = WebClient(http, timeout: configuration.timeout)

@@ -1,6 +1,8 @@
 import ArgumentParser
 import AsyncPrimitives
+import Foundation
 import LocalServices
+import NIOPosix
 import WebClients
 
 /// `swift run -c release benchmarks http [--count N] [--url URL]`: N concurrent
@@ -29,14 +31,22 @@ struct HTTPBenchmark: AsyncParsableCommand {
     @Option(help: "Target URL (default: an in-process stub's `/`).")
     var url: String?
 
+    @Option(help: "Event-loop threads of the client (0: SwiftNIO's singleton group, one per core).")
+    var clientThreads = 0
+
     @Flag(help: "Only start a stub, print its URL, and serve until interrupted (for Scripts/aiohttp_bench.py).")
     var serve = false
 
     func run() async throws {
         if serve {
             let stub = try await StubHTTPServer.start(threads: 1)
-            print("stub listening at \(stub.url("/"))")
-            print("e.g. python3 Scripts/aiohttp_bench.py \(stub.url("/")) --count \(count)")
+            // Unbuffered (stderr), so a script reading a pipe sees the URL at once.
+            let banner = """
+                stub listening at \(stub.url("/"))
+                e.g. python3 Scripts/aiohttp_bench.py \(stub.url("/")) --count \(count)
+
+                """
+            FileHandle.standardError.write(Data(banner.utf8))
             while true { try await Task.sleep(for: .seconds(3600)) }
         }
         if let url {
@@ -47,7 +57,21 @@ struct HTTPBenchmark: AsyncParsableCommand {
     }
 
     private func measure(url: String) async throws {
-        try await withHTTPClient(configuration: .init(timeout: .seconds(60))) { client in
+        let group = clientThreads > 0 ? MultiThreadedEventLoopGroup(numberOfThreads: clientThreads) : nil
+        do {
+            try await measure(url: url, group: group ?? MultiThreadedEventLoopGroup.singleton)
+        } catch {
+            try? await group?.shutdownGracefully()
+            throw error
+        }
+        try await group?.shutdownGracefully()
+    }
+
+    private func measure(url: String, group: MultiThreadedEventLoopGroup) async throws {
+        try await withHTTPClient(
+            configuration: .init(timeout: .seconds(60)),
+            eventLoopGroup: group
+        ) { client in
             var best: Duration?
             var ok = 0
             for round in 1...max(1, rounds) {
