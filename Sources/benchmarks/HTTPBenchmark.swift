@@ -14,6 +14,9 @@ import WebClients
 /// an already running server instead, e.g. the same stub that
 /// `Scripts/aiohttp_bench.py` is pointed at (`--serve` starts one and waits).
 ///
+/// `--client-threads N` gives the client its own event-loop group of N
+/// threads instead of SwiftNIO's singleton group.
+///
 /// Prints the figures and one line
 /// `RESULT benchmark=http requests=N seconds=S requests_per_second=R ok=K`.
 struct HTTPBenchmark: AsyncParsableCommand {
