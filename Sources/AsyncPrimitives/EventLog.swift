@@ -13,7 +13,7 @@ import Dispatch
 /// #expect(log.names == ["start(1)", "end(1)"])
 /// ```
 ///
-/// Thread-safe (`Mutex`); usable from tasks, threads and event loops alike.
+/// Thread-safe (`Locked`); usable from tasks, threads and event loops alike.
 /// `waitUntil(_:)` suspends until the log satisfies a condition, so tests can
 /// wait for an event instead of sleeping.
 public final class EventLog: Sendable {

@@ -10,7 +10,7 @@ public enum FutureError: Error, Equatable, Sendable {
 
 /// A one-shot value that is set once and awaited by many: `asyncio.Future`.
 ///
-/// Thread-safe (its state lives in a `Mutex`) and loop-free: any task or
+/// Thread-safe (its state lives in a `Locked`) and loop-free: any task or
 /// thread may complete it, any number of tasks may await it.
 ///
 /// - Awaiting: ``value`` suspends until the future is completed. Cancelling

@@ -1,5 +1,5 @@
+import AsyncPrimitives
 import Foundation
-import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -14,12 +14,12 @@ import Darwin
 /// (`feeds 3/16 done, 13 pending`), redrawn in place; when the output is a
 /// pipe or a file it prints plain lines only, so logs stay clean.
 ///
-/// `Sendable`: the lines go through a `Mutex`, so completions reported from
+/// `Sendable`: the lines go through a `Locked`, so completions reported from
 /// several tasks never interleave mid-line.
 public final class ProgressPrinter: Sendable {
     private let write: @Sendable (String) -> Void
     private let live: Bool
-    private let status = Mutex<String?>(nil)
+    private let status = Locked<String?>(nil)
 
     /// A printer that hands every piece of text to `write`.
     /// - Parameter live: redraw a status line with `\r` and ANSI erase.

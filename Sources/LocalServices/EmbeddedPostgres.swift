@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import AsyncPrimitives
 import Foundation
 import Synchronization
 
@@ -229,7 +230,7 @@ public enum EmbeddedPostgres {
 
     // MARK: The shared server
 
-    private static let sharedStart = Mutex<Task<PostgresEndpoint, any Error>?>(nil)
+    private static let sharedStart = Locked<Task<PostgresEndpoint, any Error>?>(nil)
 
     /// The endpoint every test in this process uses: `DATABASE_URL`, or the
     /// embedded cluster (started on first use, stopped at process exit).
@@ -283,13 +284,13 @@ public enum EmbeddedPostgres {
         /// The cluster's temp directory (deleted when it stops).
         public let directory: String
         private let supervisor: pid_t
-        private let lifeline: Mutex<Int32>  // write end of the supervisor's stdin; -1 once closed
+        private let lifeline: Locked<Int32>  // write end of the supervisor's stdin; -1 once closed
 
         private init(endpoint: PostgresEndpoint, directory: String, supervisor: pid_t, lifeline: Int32) {
             self.endpoint = endpoint
             self.directory = directory
             self.supervisor = supervisor
-            self.lifeline = Mutex(lifeline)
+            self.lifeline = Locked(lifeline)
         }
 
         /// Stops the server and waits (blocking, at most ~10 s) until the
@@ -323,7 +324,7 @@ public enum EmbeddedPostgres {
 
         // MARK: Launch
 
-        private static let running = Mutex<[Server]>([])
+        private static let running = Locked<[Server]>([])
         private static let atexitRegistered = Atomic<Bool>(false)
 
         /// The supervisor: creates the cluster, runs the server as its child,

@@ -1,3 +1,4 @@
+import AsyncPrimitives
 import Foundation
 import LocalServices
 import Logging
@@ -139,12 +140,12 @@ public struct QueryResult: Sendable {
 /// "exactly one statement was sent" and "only 100 rows crossed the wire".
 ///
 /// Bind it like `EventLog.current`: `QueryTrace.$current.withValue(trace) { … }`.
-/// Thread-safe (`Mutex`).
+/// Thread-safe (`Locked`).
 public final class QueryTrace: Sendable {
     /// The trace that ``PostgresNIO/PostgresConnection/run(_:logger:)`` records into.
     @TaskLocal public static var current: QueryTrace?
 
-    private let state = Mutex<(statements: [String], rows: Int)>(([], 0))
+    private let state = Locked<(statements: [String], rows: Int)>(([], 0))
 
     public init() {}
 

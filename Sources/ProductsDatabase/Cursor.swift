@@ -36,7 +36,7 @@ public final class Cursor: AsyncSequence, Sendable {
     /// Rows per FETCH when iterating.
     public let prefetch: Int
     private let connection: PostgresConnection
-    private let state = Mutex(CursorStats())
+    private let state = Locked(CursorStats())
 
     init(name: String, prefetch: Int, connection: PostgresConnection) {
         self.name = name

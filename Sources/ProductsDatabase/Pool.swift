@@ -1,11 +1,11 @@
+import AsyncPrimitives
 import LocalServices
 import PostgresNIO
-import Synchronization
 
 /// Counts connections in use right now and the peak since the last reset:
 /// the evidence that a pool runs queries at once, and never more than its size.
 public final class InFlightGauge: Sendable {
-    private let state = Mutex<(current: Int, peak: Int)>((0, 0))
+    private let state = Locked<(current: Int, peak: Int)>((0, 0))
 
     public init() {}
 

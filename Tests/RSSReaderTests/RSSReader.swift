@@ -3,7 +3,6 @@ import CurriculumTesting
 import FeedReader
 import Foundation
 import LocalServices
-import Synchronization
 import Testing
 import WebClients
 
@@ -364,7 +363,7 @@ struct RSSReader {
         // Swift: one line per completion in both phases, then a Report whose counts match those lines.
         try await withFeedStub { stub in
             let u = Book.second.milliseconds
-            let lines = Mutex<[String]>([])
+            let lines = Locked<[String]>([])
             let printer = ProgressPrinter { text in lines.withLock { $0.append(contentsOf: text.split(separator: "\n").map(String.init)) } }
             let configuration = FeedReaderConfiguration(
                 urls: [stub.url("/feeds/rss2.xml?delay_ms=\(2 * u)"), stub.url("/feeds/dup-a.xml"), stub.url("/status/500?delay_ms=\(u)")],
@@ -401,7 +400,7 @@ struct RSSReader {
         let last = FeedFetchOutcome(index: 1, url: "http://feeds.test/b.xml", result: .failure(.httpStatus(404)),
                                     bytes: 0, elapsed: .zero, done: 3, pending: 0)
         for live in [true, false] {
-            let text = Mutex("")
+            let text = Locked("")
             let printer = ProgressPrinter(live: live) { piece in text.withLock { $0 += piece } }
             printer.feedDone(outcome)
             printer.feedDone(last)
