@@ -7,6 +7,7 @@ public struct Interval<Instant: Comparable & Sendable>: Sendable {
     /// When the work ended.
     public var end: Instant
 
+    /// An interval from `start` to `end` (`start <= end` is not checked).
     public init(start: Instant, end: Instant) {
         self.start = start
         self.end = end
@@ -57,6 +58,7 @@ public final class IntervalRecorder: Sendable {
     }
     private let state = Mutex(State())
 
+    /// An empty recorder.
     public init() {}
 
     /// Records that `worker` starts now.

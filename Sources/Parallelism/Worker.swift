@@ -19,6 +19,8 @@ public struct WorkerJob: Sendable, Hashable, CustomStringConvertible {
     /// The arguments passed to `curriculum-worker` (the subcommand first).
     public var arguments: [String]
 
+    /// A job with this command line (the subcommand first), for jobs that
+    /// have no factory yet.
     public init(arguments: [String]) { self.arguments = arguments }
 
     /// Prints the child's `pid` and `ppid` (listing 1.4).
