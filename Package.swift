@@ -192,7 +192,7 @@ let package = Package(
         /// `.timing` tests run alone), tags, gates, interval checks.
         .target(
             name: "CurriculumTesting",
-            dependencies: ["AsyncPrimitives", "LocalServices"],
+            dependencies: ["AsyncPrimitives", "LocalServices", "Parallelism"],
             swiftSettings: strict
         ),
         /// The local services themselves: the stub's routes, counters and fixtures.

@@ -5,6 +5,11 @@ public struct Completion<T: Sendable>: Sendable {
     /// Its value or error (``TimeoutError`` if the deadline passed first).
     public var result: Result<T, any Error>
 
+    public init(index: Int, result: Result<T, any Error>) {
+        self.index = index
+        self.result = result
+    }
+
     /// The value, or the error thrown.
     public func get() throws -> T { try result.get() }
 }
@@ -18,9 +23,9 @@ public struct Completion<T: Sendable>: Sendable {
 ///
 /// - Timeout: when `timeout` passes, every operation still running is yielded
 ///   as a `.failure(TimeoutError)` at once, and then those operations are
-///   cancelled — they are children of the sequence's group. (asyncio's
-///   `as_completed` leaves them running; in Swift nothing outlives the
-///   sequence.)
+///   cancelled — they are children of the sequence's group. The sequence
+///   ends only once they have stopped. (asyncio's `as_completed` leaves them
+///   running; in Swift nothing outlives the sequence.)
 /// - Cancellation: cancelling the consuming task, or dropping the sequence,
 ///   cancels all the operations.
 public func asCompleted<T: Sendable>(
@@ -58,9 +63,11 @@ public func asCompleted<T: Sendable>(
                     remaining = []
                 }
             }
-            continuation.finish()
+            // Cancel what is left (after a timeout) and let the group wait
+            // for it, so the stream ends only once every operation stopped.
             group.cancelAll()
         }
+        continuation.finish()
     }
     continuation.onTermination = { _ in runner.cancel() }
     return stream

@@ -4,8 +4,8 @@ public enum ReturnWhen: Sendable {
     case allCompleted
     /// When any task has finished (`FIRST_COMPLETED`).
     case firstCompleted
-    /// When any task has thrown, or else when all have finished
-    /// (`FIRST_EXCEPTION`).
+    /// When any task has thrown (a cancelled task does not count), or else
+    /// when all have finished (`FIRST_EXCEPTION`).
     case firstException
 }
 
@@ -41,8 +41,9 @@ public func wait<T: Sendable>(
         case .firstCompleted:
             return !order.isEmpty || handles.isEmpty
         case .firstException:
+            // As asyncio: a task that was cancelled did not raise.
             return order.count == handles.count
-                || order.contains { (try? handles[$0].error) != nil }
+                || order.contains { handles[$0].failedWithError }
         }
     }
 
@@ -86,4 +87,14 @@ public func wait<T: Sendable>(
 private enum WaitEvent: Sendable {
     case finished(Int)
     case deadline
+}
+
+extension TaskHandle {
+    /// True when the task finished by throwing something other than
+    /// `CancellationError` (asyncio's "raised an exception", which excludes
+    /// cancelled tasks).
+    fileprivate var failedWithError: Bool {
+        guard let error = try? self.error else { return false }
+        return !(error is CancellationError)
+    }
 }

@@ -10,6 +10,11 @@ import Testing
 ///   running test has finished and no other test starts until it ends. Other
 ///   tests run in parallel with each other. `.serialized` only orders tests
 ///   within one suite, so this gate spans the whole test process.
+///
+/// Swift Testing counts a test's scoping traits against its `.timeLimit`, so
+/// the time a test waits at this gate counts too: the suites use
+/// `.timeLimit(.minutes(3))`, well above the whole run's length, as a guard
+/// against hangs rather than a speed check.
 public struct CurriculumTrait: SuiteTrait, TestTrait, TestScoping {
     /// The default book second in tests.
     public static let defaultBookSecond: Duration = .milliseconds(50)

@@ -1,4 +1,4 @@
-import Synchronization
+import AsyncPrimitives
 
 /// A closed time interval `[start, end]` of one worker's activity.
 public struct Interval<Instant: Comparable & Sendable>: Sendable {
@@ -41,7 +41,7 @@ extension Interval where Instant: InstantProtocol, Instant.Duration == Swift.Dur
 /// Records when each named worker started and ended, on `ContinuousClock`,
 /// so a test can show that workers ran at the same time (listing 1.6).
 ///
-/// Thread-safe (`Mutex`): workers on any thread or task record into one
+/// Thread-safe (`Locked`): workers on any thread or task record into one
 /// recorder. Recording never suspends.
 ///
 /// ```swift
@@ -56,7 +56,7 @@ public final class IntervalRecorder: Sendable {
         var starts: [String: ContinuousClock.Instant] = [:]
         var ends: [String: ContinuousClock.Instant] = [:]
     }
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     /// An empty recorder.
     public init() {}

@@ -3,8 +3,8 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import AsyncPrimitives
 import Dispatch
-import Synchronization
 
 /// The kernel id (tid) of the calling OS thread: `threading.get_ident()` /
 /// `threading.get_native_id()` in Python.
@@ -93,7 +93,7 @@ public final class JoinHandle<Value: Sendable>: Sendable {
     private let completion: ThreadCompletion<Value>
     /// Whether `pthread_join` (or `pthread_detach`) has been called. Held
     /// while joining, so concurrent joiners wait for the first one.
-    private let reaped = Mutex<Bool>(false)
+    private let reaped = Locked<Bool>(false)
 
     fileprivate init(pthread: pthread_t, threadID: pid_t, name: String?, completion: ThreadCompletion<Value>) {
         self.pthread = pthread
@@ -177,7 +177,7 @@ private final class ThreadCompletion<Value: Sendable>: Sendable {
         var result: Result<Value, any Error>?
         var waiters: [CheckedContinuation<Void, Never>] = []
     }
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     var result: Result<Value, any Error>? { state.withLock { $0.result } }
 

@@ -3,7 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Synchronization
+import AsyncPrimitives
 
 /// A job for the package's `curriculum-worker` executable: its command line.
 ///
@@ -255,7 +255,7 @@ public enum WorkerExecutable {
 ///
 /// `Sendable`: `pid` and the file descriptors are immutable after `spawn`;
 /// the only mutable state, whether the child was reaped, sits behind a
-/// `Mutex`, and `kill` checks it under that lock so it never signals a pid
+/// `Locked`, and `kill` checks it under that lock so it never signals a pid
 /// the system may already have reused.
 private final class ChildProcess: Sendable {
     let pid: pid_t
@@ -381,7 +381,7 @@ private let pipe2Function: (@convention(c) (UnsafeMutablePointer<Int32>?, Int32)
 
 /// Whether a child has been reaped, guarded so `kill` never races `waitpid`.
 private final class ReapState: Sendable {
-    private let reaped = Mutex(false)
+    private let reaped = Locked(false)
 
     func markReaped() { reaped.withLock { $0 = true } }
 

@@ -9,7 +9,7 @@ import Testing
 /// futures, and what blocking does to an event loop.
 ///
 /// `u` is one book second (`Book.second`, 50 ms unless a test says otherwise).
-@Suite("Chapter 2 · asyncio basics", .curriculum, .timeLimit(.minutes(1)))
+@Suite("Chapter 2 · asyncio basics", .curriculum, .timeLimit(.minutes(3)))
 struct Chapter2 {
     let clock = ContinuousClock()
     var u: Duration { Book.second }
@@ -427,15 +427,18 @@ struct Chapter2 {
         #expect(wall >= unit * 6)
 
         guard Machine.isMulticore else { return }  // parallelism needs two cores
-        let start = clock.now
-        let burns = await withTaskGroup(of: Burn.self) { group in
-            for _ in 0..<2 { group.addTask { await Self.burnTask(unit * 3) } }
-            return await group.reduce(into: []) { $0.append($1) }
+        try await showParallelism {
+            let start = ContinuousClock.now
+            let burns = await withTaskGroup(of: Burn.self) { group in
+                for _ in 0..<2 { group.addTask { await Self.burnTask(unit * 3) } }
+                return await group.reduce(into: []) { $0.append($1) }
+            }
+            let parallelWall = ContinuousClock.now - start
+            // Overlap is load-independent: assert it in every attempt.
+            #expect(burns[0].overlaps(burns[1]))
+            let cpuPerWall = (burns[0].cpu + burns[1].cpu) / parallelWall
+            return (cpuPerWall > 1.3, "two threads' CPU / wall = \(cpuPerWall)")
         }
-        let parallelWall = clock.now - start
-        #expect(burns[0].overlaps(burns[1]))
-        let cpuPerWall = (burns[0].cpu + burns[1].cpu) / parallelWall
-        #expect(cpuPerWall > 1.3, "two threads' CPU / wall = \(cpuPerWall)")
     }
 
     @Test("Listing 2.19 — CPU-bound code and a long task", .tags(.timing))

@@ -14,7 +14,7 @@ import Testing
 /// cluster (or `DATABASE_URL`), each in its own database cloned from a
 /// template (`withProductsTestDatabase(.schema | .seeded | .empty)`).
 /// `u` is one book second (`Book.second`).
-@Suite("Chapter 5 · Non-blocking database drivers", .curriculum, .timeLimit(.minutes(1)))
+@Suite("Chapter 5 · Non-blocking database drivers", .curriculum, .timeLimit(.minutes(3)))
 struct Chapter5 {
     var u: Duration { Book.second }
 

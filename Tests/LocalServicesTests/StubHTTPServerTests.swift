@@ -9,7 +9,7 @@ import Testing
 /// chapter tests prove nothing. Requests here go through libcurl on threads
 /// off the cooperative pool (`toThread`), an HTTP client independent of the
 /// AsyncHTTPClient layer the chapters test.
-@Suite("Local services · HTTP stub", .curriculum, .tags(.http), .timeLimit(.minutes(1)))
+@Suite("Local services · HTTP stub", .curriculum, .tags(.http), .timeLimit(.minutes(3)))
 struct StubHTTPServerTests {
     static func get(_ url: String, timeout: Duration = .seconds(10)) async throws -> (status: Int, body: String) {
         let (status, body) = try await toThread { try BlockingHTTP.get(url, timeout: timeout) }

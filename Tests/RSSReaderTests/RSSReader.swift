@@ -16,7 +16,7 @@ struct RSSReader {
     // MARK: - R1 fetching
 
     @Test("RSS R1 — feeds are handled as they complete, not in input order",
-          .tags(.timing), .bookSecond(.milliseconds(100)), .timeLimit(.minutes(1)))
+          .tags(.timing), .bookSecond(.milliseconds(100)), .timeLimit(.minutes(3)))
     func r1_completionOrder() async throws {
         // Seed: asyncio.wait(FIRST_COMPLETED) in a loop; each feed is processed when it arrives, and the phase lasts as long as the slowest.
         // Swift: a windowed task group yields in completion order by itself; done/pending become two counters.
@@ -45,7 +45,7 @@ struct RSSReader {
         }
     }
 
-    @Test("RSS R1 — the feed window bounds the requests in flight", .timeLimit(.minutes(1)))
+    @Test("RSS R1 — the feed window bounds the requests in flight", .timeLimit(.minutes(3)))
     func r1_feedWindow() async throws {
         // Seed: unbounded tasks, bounded only by aiohttp's 100-connection pool.
         // Swift: a window of 2 children; the stub's peak in-flight count is the evidence (≤ 2, and == 2: they did overlap).
@@ -64,7 +64,7 @@ struct RSSReader {
     }
 
     @Test("RSS R1 — a hanging feed is abandoned at its timeout and holds nothing up",
-          .tags(.timing), .bookSecond(.milliseconds(100)), .timeLimit(.minutes(1)))
+          .tags(.timing), .bookSecond(.milliseconds(100)), .timeLimit(.minutes(3)))
     func r1_hangingFeedTimesOut() async throws {
         // Seed: the fetch phase has no timeout at all: one hanging feed keeps the program waiting (aiohttp's 5-minute default).
         // Swift: every request has its own deadline covering the body; the stub sees the abandoned request aborted.
@@ -90,7 +90,7 @@ struct RSSReader {
 
     // MARK: - R2 failures
 
-    @Test("RSS R2 — each failing feed carries its own reason and the rest are read", .timeLimit(.minutes(1)))
+    @Test("RSS R2 — each failing feed carries its own reason and the rest are read", .timeLimit(.minutes(3)))
     func r2_failuresReported() async throws {
         // Seed: logging.error(exception) and go on; HTTP error pages and HTML silently count as empty feeds.
         // Swift: every failure is a typed FeedError value in the stream; the good feeds are unaffected.
@@ -136,7 +136,7 @@ struct RSSReader {
         }
     }
 
-    @Test("RSS R2 — bad input: a 10 MiB feed, a huge valid feed, feeds without links", .timeLimit(.minutes(1)))
+    @Test("RSS R2 — bad input: a 10 MiB feed, a huge valid feed, feeds without links", .timeLimit(.minutes(3)))
     func r2_badInput() async throws {
         // Seed: reads any body whole into memory and hands it to feedparser.
         // Swift: bodies are collected up to a limit (10 MiB by default) with a clear error; larger limits parse fine.
@@ -259,7 +259,7 @@ struct RSSReader {
 
     // MARK: - R5 link checks
 
-    @Test("RSS R5 — every link gets its status class; failures never stop the others", .timeLimit(.minutes(1)))
+    @Test("RSS R5 — every link gets its status class; failures never stop the others", .timeLimit(.minutes(3)))
     func r5_linkStatuses() async throws {
         // Seed: GET each link, print the status, log exceptions; the wait timeout abandons nothing.
         // Swift: HEAD (GET where HEAD is refused) with a per-request deadline; outcomes are typed classes.
@@ -301,7 +301,7 @@ struct RSSReader {
     }
 
     @Test("RSS R5 — a hanging link times out on its own deadline and the phase ends",
-          .tags(.timing), .bookSecond(.milliseconds(100)), .timeLimit(.minutes(1)))
+          .tags(.timing), .bookSecond(.milliseconds(100)), .timeLimit(.minutes(3)))
     func r5_linkTimeout() async throws {
         // Seed: timeout=5 only bounds one wait() round; a hanging link keeps the program alive for minutes.
         // Swift: each request is cancelled at its deadline; nothing outlives the phase.
@@ -327,7 +327,7 @@ struct RSSReader {
         }
     }
 
-    @Test("RSS R5 — the link window is respected, and filled: a /barrier proof", .timeLimit(.minutes(1)))
+    @Test("RSS R5 — the link window is respected, and filled: a /barrier proof", .timeLimit(.minutes(3)))
     func r5_linkWindow() async throws {
         // Seed: concurrency bounded by accident (aiohttp's 100 connections).
         // Swift: with a window of 3, /barrier/3 opens (3 in flight at once) and the peak is exactly 3; a window of 2 cannot open it.
@@ -357,7 +357,7 @@ struct RSSReader {
 
     // MARK: - R6 output and report
 
-    @Test("RSS R6 — progress lines come in completion order and match the report", .timeLimit(.minutes(1)))
+    @Test("RSS R6 — progress lines come in completion order and match the report", .timeLimit(.minutes(3)))
     func r6_progressAndReport() async throws {
         // Seed: prints done/pending counts per round and each status; no summary, exit status always 0.
         // Swift: one line per completion in both phases, then a Report whose counts match those lines.
@@ -417,7 +417,7 @@ struct RSSReader {
     }
 
     @Test("RSS R6 — rssreader --demo --json prints a Report; exit statuses 0, 1 and 2",
-          .tags(.processes), .timeLimit(.minutes(1)))
+          .tags(.processes), .timeLimit(.minutes(3)))
     func r6_executable() async throws {
         // Seed: always exits 0 and prints no summary.
         // Swift: the real executable (built next to this test binary) runs the offline demo and prints JSON that decodes into Report.
@@ -483,7 +483,7 @@ struct RSSReader {
     // MARK: - R8 the whole run
 
     @Test("RSS R8 — the whole run: the report is exact and takes about the slowest pieces",
-          .tags(.timing), .bookSecond(.milliseconds(100)), .timeLimit(.minutes(1)))
+          .tags(.timing), .bookSecond(.milliseconds(100)), .timeLimit(.minutes(3)))
     func r8_wholeRun() async throws {
         // Seed: main() timed with async_timed: dozens of feeds and hundreds of links take about as long as the slowest pieces.
         // Swift: FeedRunner.run; parsing happens in the fetching child tasks, concurrently; nothing leaks past the run.
