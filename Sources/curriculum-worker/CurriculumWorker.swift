@@ -82,7 +82,14 @@ struct Threads: ParsableCommand {
         report("pid", getpid())
         report("main_tid", currentThreadID())
         report("counts", "\(before),\(during),\(after)")
+        report("sanitized", underThreadSanitizer)
     }
+}
+
+/// Whether this binary runs under the thread sanitizer, whose runtime starts
+/// a background thread of its own with the first `pthread_create`.
+var underThreadSanitizer: Bool {
+    dlsym(UnsafeMutableRawPointer(bitPattern: 0), "__tsan_init") != nil
 }
 
 /// Listing 1.6a's child: one naive Fibonacci, bracketed by system-wide

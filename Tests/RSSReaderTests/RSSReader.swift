@@ -275,7 +275,9 @@ struct RSSReader {
                     stub.url("/redirect?to=/status/404"),
                 ]
                 var outcomes = [Int: LinkOutcome]()
-                for await outcome in LinkChecker.check(urls, client: client, maxConcurrent: 16, timeout: Book.seconds(10)) {
+                // Generous: redirects and HEAD→GET fallbacks are two requests each, and the
+                // suite must pass in slow builds too (--sanitize=thread); only /hang waits it out.
+                for await outcome in LinkChecker.check(urls, client: client, maxConcurrent: 16, timeout: Book.seconds(40)) {
                     outcomes[outcome.index] = outcome
                 }
                 let statuses = (0..<urls.count).map { outcomes[$0]?.status }
