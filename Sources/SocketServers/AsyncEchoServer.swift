@@ -42,6 +42,7 @@ public struct AsyncEchoServer: Sendable, Service {
         /// The listen backlog (1,000 clients connecting at once need room).
         public var backlog: Int32 = 4096
 
+        /// Loopback, any free port, 8 MiB lines by default.
         public init(host: String = "127.0.0.1", port: Int = 0, maxLineLength: Int = 8 << 20) {
             self.host = host
             self.port = port
@@ -194,5 +195,6 @@ public enum EchoHandlerError: Error, Equatable, Sendable, CustomStringConvertibl
     /// The client sent `boom`.
     case boom
 
+    /// What the server logs.
     public var description: String { "boom: the client asked this handler to fail" }
 }

@@ -12,6 +12,7 @@ import NIOCore
 ///
 /// Runs on the channel's event loop, like every NIO handler.
 public struct LineFrameDecoder: ByteToMessageDecoder {
+    /// Each output is one line, delimiter included.
     public typealias InboundOut = ByteBuffer
 
     /// The longest line accepted, newline included.
@@ -23,6 +24,8 @@ public struct LineFrameDecoder: ByteToMessageDecoder {
         self.maxLineLength = maxLineLength
     }
 
+    /// Emits the next complete line, if the buffer holds one; remembers how
+    /// far it scanned so a long line is searched only once.
     public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         let view = buffer.readableBytesView
         let from = view.startIndex + min(scanned, view.count)
@@ -37,6 +40,7 @@ public struct LineFrameDecoder: ByteToMessageDecoder {
         return .needMoreData
     }
 
+    /// At EOF: emits the remaining complete lines, then any unfinished tail.
     public mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
         while try decode(context: context, buffer: &buffer) == .continue {}
         if buffer.readableBytes > 0 {

@@ -23,12 +23,10 @@ final class ShutdownSwitch: Sendable {
 
     /// Registers `fd`; shuts it down at once if already stopping.
     func register(_ fd: Int32) {
-        let stopping = state.withLock { s -> Bool in
+        state.withLock { s in
             s.fds.insert(fd)
             if s.stopping { _ = sysShutdown(fd, Int32(SHUT_RDWR)) }
-            return s.stopping
         }
-        _ = stopping
     }
 
     /// Unregisters `fd` (call before closing it).

@@ -34,6 +34,7 @@ public enum SocketError: Error, Equatable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// The failure in words, with `strerror` for system errors.
     public var description: String {
         switch self {
         case .wouldBlock: return "operation would block (EAGAIN)"
