@@ -1,5 +1,3 @@
-import Dispatch
-
 /// An ordered, timestamped log of named events: the evidence of ordering.
 ///
 /// Concurrency tests record "start(3)", "end(3)", "tick" … and then assert on
@@ -13,7 +11,7 @@ import Dispatch
 /// #expect(log.names == ["start(1)", "end(1)"])
 /// ```
 ///
-/// Thread-safe (`Locked`); usable from tasks, threads and event loops alike.
+/// Thread-safe (a ``Watched`` list); usable from tasks, threads and event loops alike.
 /// `waitUntil(_:)` suspends until the log satisfies a condition, so tests can
 /// wait for an event instead of sleeping.
 public final class EventLog: Sendable {
@@ -28,20 +26,7 @@ public final class EventLog: Sendable {
     /// The log that library code (`delay`, …) records into, if any.
     @TaskLocal public static var current: EventLog?
 
-    private struct Waiter {
-        var id: UInt64
-        var condition: @Sendable ([Entry]) -> Bool
-        var resume: @Sendable (Result<Void, any Error>) -> Void
-    }
-
-    private struct State {
-        var entries: [Entry] = []
-        var waiters: [Waiter] = []
-        var cancelledWaiters: Set<UInt64> = []
-        var nextWaiterID: UInt64 = 0
-    }
-
-    private let state = Locked(State())
+    private let log = Watched<[Entry]>([])
 
     /// The instant the log was created: a reference point for offsets.
     public let origin: ContinuousClock.Instant
@@ -52,21 +37,11 @@ public final class EventLog: Sendable {
 
     /// Records `name` now and wakes any waiter whose condition now holds.
     public func record(_ name: String) {
-        let ready: [Waiter] = state.withLock { s in
-            s.entries.append(Entry(name: name, at: .now))
-            var ready: [Waiter] = []
-            s.waiters.removeAll { w in
-                guard w.condition(s.entries) else { return false }
-                ready.append(w)
-                return true
-            }
-            return ready
-        }
-        for w in ready { w.resume(.success(())) }
+        log.update { $0.append(Entry(name: name, at: .now)) }
     }
 
     /// Every entry so far, in recording order.
-    public var entries: [Entry] { state.withLock { $0.entries } }
+    public var entries: [Entry] { log.value }
 
     /// The names of every entry so far, in recording order.
     public var names: [String] { entries.map(\.name) }
@@ -91,30 +66,7 @@ public final class EventLog: Sendable {
     /// Returns at once if it already holds. Cancelling the waiting task
     /// throws `CancellationError` (the log is unaffected).
     public func waitUntil(_ condition: @escaping @Sendable ([Entry]) -> Bool) async throws {
-        let id = state.withLock { s -> UInt64 in
-            s.nextWaiterID += 1
-            return s.nextWaiterID
-        }
-        try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
-                let resumeNow: Result<Void, any Error>? = state.withLock { s in
-                    if s.cancelledWaiters.remove(id) != nil { return .failure(CancellationError()) }
-                    if condition(s.entries) { return .success(()) }
-                    s.waiters.append(Waiter(id: id, condition: condition, resume: { c.resume(with: $0) }))
-                    return nil
-                }
-                if let resumeNow { c.resume(with: resumeNow) }
-            }
-        } onCancel: {
-            let waiter: Waiter? = state.withLock { s in
-                if let i = s.waiters.firstIndex(where: { $0.id == id }) {
-                    return s.waiters.remove(at: i)
-                }
-                s.cancelledWaiters.insert(id)
-                return nil
-            }
-            waiter?.resume(.failure(CancellationError()))
-        }
+        try await log.waitUntil(condition)
     }
 
     /// Suspends until an entry called `name` has been recorded `count` times.
@@ -126,16 +78,6 @@ public final class EventLog: Sendable {
     /// recorded `count` times. For plain threads only (it would stall a
     /// cooperative-pool thread): the way a thread waits for tasks.
     public func waitBlocking(for name: String, count: Int = 1) {
-        let semaphore = DispatchSemaphore(value: 0)
-        let condition: @Sendable ([Entry]) -> Bool = { entries in
-            entries.lazy.filter { $0.name == name }.count >= count
-        }
-        let now = state.withLock { s -> Bool in
-            if condition(s.entries) { return true }
-            s.nextWaiterID += 1
-            s.waiters.append(Waiter(id: s.nextWaiterID, condition: condition, resume: { _ in semaphore.signal() }))
-            return false
-        }
-        if !now { semaphore.wait() }
+        log.waitBlocking { entries in entries.lazy.filter { $0.name == name }.count >= count }
     }
 }

@@ -63,6 +63,10 @@ public final class LoopExecutor: TaskExecutor {
     public var inLoop: Bool { eventLoop.inEventLoop }
 
     /// The durations of the jobs that exceeded ``slowJobThreshold``.
+    ///
+    /// A job is timed when it returns, which may be just after its task has
+    /// resumed on another executor: the list is complete once ``close()``
+    /// has returned.
     public var slowJobs: [Duration] { state.withLock { $0.slowJobs } }
 
     /// Whether ``close()`` was called.

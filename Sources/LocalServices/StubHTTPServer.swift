@@ -202,32 +202,24 @@ struct StubResponse: Sendable {
     var body: [UInt8]
 }
 
-/// The stub's shared, lock-protected state.
+/// The stub's shared, lock-protected state: counters that tests wait on,
+/// registered routes, and the barriers' waiting rooms.
 final class StubState: Sendable {
-    private struct Waiter {
-        var id: UInt64
-        var condition: @Sendable (StubCounters) -> Bool
-        var continuation: CheckedContinuation<Void, any Error>
-    }
-
     struct BarrierWaiter {
         var id: UInt64
         var release: @Sendable (Bool) -> Void  // true: opened, false: timed out
     }
 
     private struct Inner {
-        var counters = StubCounters()
-        var waiters: [Waiter] = []
-        var cancelled: Set<UInt64> = []
         var nextID: UInt64 = 0
         var routes: [String: StubResponse] = [:]
         var barriers: [String: [BarrierWaiter]] = [:]
-        var stopped = false
     }
 
     private let inner = Locked(Inner())
+    private let watched = Watched(StubCounters())
 
-    var counters: StubCounters { inner.withLock { $0.counters } }
+    var counters: StubCounters { watched.value }
 
     func register(_ path: String, _ response: StubResponse) {
         inner.withLock { $0.routes[path] = response }
@@ -238,7 +230,7 @@ final class StubState: Sendable {
     }
 
     func reset() {
-        update { c in
+        watched.update { c in
             let inFlight = c.inFlight
             c = StubCounters()
             c.inFlight = inFlight
@@ -247,7 +239,7 @@ final class StubState: Sendable {
     }
 
     func started(path: String) {
-        update { c in
+        watched.update { c in
             c.started += 1
             c.inFlight += 1
             c.peakInFlight = max(c.peakInFlight, c.inFlight)
@@ -256,13 +248,13 @@ final class StubState: Sendable {
     }
 
     func finished(aborted: Bool) {
-        update { c in
+        watched.update { c in
             c.inFlight -= 1
             if aborted { c.aborted += 1 } else { c.completed += 1 }
         }
     }
 
-    func barrierTimedOut() { update { $0.barrierTimeouts += 1 } }
+    func barrierTimedOut() { watched.update { $0.barrierTimeouts += 1 } }
 
     /// Adds a barrier waiter; releases all of them once `n` wait under `key`.
     func joinBarrier(key: String, n: Int, release: @escaping @Sendable (Bool) -> Void) -> UInt64 {
@@ -289,52 +281,9 @@ final class StubState: Sendable {
         }
     }
 
-    private func update(_ change: (inout StubCounters) -> Void) {
-        let ready = inner.withLock { s -> [CheckedContinuation<Void, any Error>] in
-            change(&s.counters)
-            var ready: [CheckedContinuation<Void, any Error>] = []
-            s.waiters.removeAll { w in
-                guard w.condition(s.counters) else { return false }
-                ready.append(w.continuation)
-                return true
-            }
-            return ready
-        }
-        for c in ready { c.resume() }
-    }
-
-    func failWaiters() {
-        let all = inner.withLock { s -> [Waiter] in
-            s.stopped = true
-            defer { s.waiters = [] }
-            return s.waiters
-        }
-        for w in all { w.continuation.resume(throwing: StubError.stopped) }
-    }
+    func failWaiters() { watched.stop(with: StubError.stopped) }
 
     func waitUntil(_ condition: @escaping @Sendable (StubCounters) -> Bool) async throws {
-        let id = inner.withLock { s -> UInt64 in
-            s.nextID += 1
-            return s.nextID
-        }
-        try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
-                let now: Result<Void, any Error>? = inner.withLock { s in
-                    if s.cancelled.remove(id) != nil { return .failure(CancellationError()) }
-                    if condition(s.counters) { return .success(()) }
-                    if s.stopped { return .failure(StubError.stopped) }
-                    s.waiters.append(Waiter(id: id, condition: condition, continuation: c))
-                    return nil
-                }
-                if let now { c.resume(with: now) }
-            }
-        } onCancel: {
-            let w = inner.withLock { s -> CheckedContinuation<Void, any Error>? in
-                if let i = s.waiters.firstIndex(where: { $0.id == id }) { return s.waiters.remove(at: i).continuation }
-                s.cancelled.insert(id)
-                return nil
-            }
-            w?.resume(throwing: CancellationError())
-        }
+        try await watched.waitUntil(condition)
     }
 }

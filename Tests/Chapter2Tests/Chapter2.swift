@@ -610,27 +610,29 @@ struct Chapter2 {
         // Swift: no debug mode; LoopExecutor times every job (a task's run between two
         // suspensions, asyncio's "callback") and reports those over its threshold.
         let unit = u
-        let slow = try await withLoopExecutor(slowJobThreshold: unit * 2) { loop in
-            _ = try await loop.run { await Self.burnTask(unit * 5) }
+        // A job's report lands just after the job returns, which can be after its task already
+        // resumed elsewhere: read the reports once the loop is closed (all jobs have returned).
+        func slowJobs(_ body: @escaping @Sendable () async throws -> Void) async throws -> [Duration] {
+            let loop = LoopExecutor(slowJobThreshold: unit * 2)
+            do { try await loop.run(body) } catch {
+                try await loop.close()
+                throw error
+            }
+            try await loop.close()
             return loop.slowJobs
         }
+        let slow = try await slowJobs { _ = await Self.burnTask(unit * 5) }
         #expect(slow.count == 1)
         #expect(slow.allSatisfy { $0 >= unit * 5 })
 
-        let sleeper = try await withLoopExecutor(slowJobThreshold: unit * 2) { loop in
-            _ = try await loop.run { try await delay(3) }
-            return loop.slowJobs
-        }
+        let sleeper = try await slowJobs { try await delay(3) }
         #expect(sleeper.isEmpty)
 
-        let polite = try await withLoopExecutor(slowJobThreshold: unit * 2) { loop in
-            _ = try await loop.run {
-                for _ in 0..<5 {
-                    burnCPU(for: unit)
-                    await Task.yield()
-                }
+        let polite = try await slowJobs {
+            for _ in 0..<5 {
+                burnCPU(for: unit)
+                await Task.yield()
             }
-            return loop.slowJobs
         }
         #expect(polite.isEmpty)
     }
