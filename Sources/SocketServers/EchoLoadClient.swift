@@ -82,7 +82,8 @@ public enum EchoLoadClient {
         return result
     }
 
-    /// The line client `id` sends in round `round`: unique, `size` bytes, ends in `\n`.
+    /// The line client `id` sends (the load client uses round 0 throughout):
+    /// unique per client, `size` bytes, ends in `\n`.
     public static func message(id: Int, round: Int, size: Int) -> [UInt8] {
         var bytes = Array("c\(id)r\(round):".utf8)
         let fill = Array("abcdefghijklmnopqrstuvwxyz0123456789".utf8)
@@ -154,16 +155,21 @@ final class LoadHandler: ChannelInboundHandler, RemovableChannelHandler {
         send(context: context)
     }
 
+    private var outgoing: ByteBuffer?
+
     private func send(context: ChannelHandlerContext) {
-        expected = EchoLoadClient.message(id: id, round: round, size: size)
-        var buffer = context.channel.allocator.buffer(capacity: size)
-        buffer.writeBytes(expected)
-        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        // One message per client (built once: the client's cost must stay
+        // small next to the server's), so its echo is still unique to it.
+        if outgoing == nil {
+            expected = EchoLoadClient.message(id: id, round: 0, size: size)
+            outgoing = context.channel.allocator.buffer(bytes: expected)
+        }
+        context.writeAndFlush(wrapOutboundOut(outgoing!), promise: nil)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var buffer = unwrapInboundIn(data)
-        received += buffer.readBytes(length: buffer.readableBytes) ?? []
+        let buffer = unwrapInboundIn(data)
+        received.append(contentsOf: buffer.readableBytesView)
         guard received.count >= size, !done else { return }
         if received.count > size || received != expected { mismatches += 1 }
         received.removeAll(keepingCapacity: true)
