@@ -83,6 +83,8 @@ let package = Package(
             dependencies: ["CCurl"],
             swiftSettings: strict
         ),
+        /// <sys/epoll.h>, for listing 3.7's hand-written selector loop.
+        .target(name: "CEpoll"),
         /// The async HTTP layer on AsyncHTTPClient (aiohttp's role).
         .target(
             name: "WebClients",
@@ -98,6 +100,7 @@ let package = Package(
         .target(
             name: "SocketServers",
             dependencies: nio + [
+                "CEpoll",
                 "AsyncPrimitives",
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
                 .product(name: "Logging", package: "swift-log"),

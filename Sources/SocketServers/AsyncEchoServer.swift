@@ -3,7 +3,6 @@ import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
-import Synchronization
 
 /// Listings 3.8 and 3.10: the echo server on SwiftNIO and structured concurrency.
 ///
@@ -53,7 +52,7 @@ public struct AsyncEchoServer: Sendable, Service {
     /// Live counters, readable from anywhere.
     public final class Stats: Sendable {
         private struct Values { var accepted = 0, active = 0, peakActive = 0, failed = 0 }
-        private let values = Mutex(Values())
+        private let values = Locked(Values())
         init() {}
         /// Connections accepted so far.
         public var accepted: Int { values.withLock { $0.accepted } }

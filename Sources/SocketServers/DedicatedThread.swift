@@ -1,7 +1,7 @@
 import Dispatch
 import Foundation
 import Glibc
-import Synchronization
+import AsyncPrimitives
 
 /// A plain OS thread for blocking work, outside Swift's cooperative pool.
 ///
@@ -11,7 +11,7 @@ import Synchronization
 /// `threading.Thread` for them, plus what tests need as evidence: the thread's
 /// identity and the thread's CPU time.
 ///
-/// Sendable: all state is behind a `Mutex`.
+/// Sendable: all state is behind a `Locked`.
 public final class DedicatedThread: Sendable {
     private struct State {
         var tid: UInt = 0
@@ -20,7 +20,7 @@ public final class DedicatedThread: Sendable {
         var finalCPU: Duration = .zero
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
     private let started = DispatchSemaphore(value: 0)
     private let done = DispatchSemaphore(value: 0)
 

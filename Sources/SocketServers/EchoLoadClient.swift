@@ -1,6 +1,6 @@
 import NIOCore
 import NIOPosix
-import Synchronization
+import AsyncPrimitives
 
 /// A load generator for echo servers: `connections` clients on loopback, each
 /// doing `roundTrips` round trips of a `messageSize`-byte line (send, wait for
@@ -103,12 +103,12 @@ public enum EchoLoadClient {
 
 /// Releases every party once all have arrived.
 final class LoadBarrier: Sendable {
-    private let state: Mutex<(arrived: Int, waiting: [@Sendable () -> Void])>
+    private let state: Locked<(arrived: Int, waiting: [@Sendable () -> Void])>
     private let parties: Int
 
     init(parties: Int) {
         self.parties = parties
-        state = Mutex((0, []))
+        state = Locked((0, []))
     }
 
     func arrive(_ then: @escaping @Sendable () -> Void) {

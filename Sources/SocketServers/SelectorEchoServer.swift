@@ -1,6 +1,6 @@
 import AsyncPrimitives
 import Glibc
-import CNIOLinux  // exposes <sys/epoll.h> (Glibc's module map does not); a SwiftNIO module
+import CEpoll  // <sys/epoll.h>, which Glibc's module map does not export
 import Logging
 import Synchronization
 
@@ -127,7 +127,7 @@ public final class SelectorEchoServer: Sendable {
 
 /// What the loop thread shares with the rest of the process.
 final class SelectorShared: Sendable {
-    let stats = Mutex(SelectorEchoServer.Stats())
+    let stats = Locked(SelectorEchoServer.Stats())
     let stopRequested = Atomic<Bool>(false)
     let wakeClosed = Atomic<Bool>(false)
     let log: EventLog?

@@ -1,5 +1,5 @@
 import Glibc
-import Synchronization
+import AsyncPrimitives
 
 /// Stops a server thread that is blocked in a syscall.
 ///
@@ -16,7 +16,7 @@ final class ShutdownSwitch: Sendable {
         var stopping = false
         var fds: Set<Int32> = []
     }
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     /// Whether ``trip()`` was called.
     var isStopping: Bool { state.withLock { $0.stopping } }

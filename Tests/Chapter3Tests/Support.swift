@@ -4,20 +4,17 @@ import Glibc
 import NIOCore
 import NIOPosix
 import SocketServers
-import Synchronization
 import Testing
 
 // Test support for chapter 3: a blocking loopback client that never blocks the
 // cooperative pool, the servers in scoped helpers, and a child-process driver
 // for the `echo-server` executable.
 
-/// A value shared between a test and a thread it started.
-final class Locked<Value: Sendable>: Sendable {
-    private let value: Mutex<Value>
-    init(_ value: Value) { self.value = Mutex(value) }
-    var get: Value { value.withLock { $0 } }
-    func set(_ new: Value) { value.withLock { $0 = new } }
-    func update<R: Sendable>(_ body: (inout Value) -> R) -> R { value.withLock { body(&$0) } }
+/// Shorthands for a value shared between a test and a thread it started.
+extension Locked where Value: Sendable {
+    var get: Value { withLock { $0 } }
+    func set(_ new: Value) { withLock { $0 = new } }
+    func update<R: Sendable>(_ body: (inout Value) -> R) -> R { withLock { body(&$0) } }
 }
 
 /// A loopback TCP client. Each operation is a blocking syscall run on the
@@ -26,12 +23,12 @@ final class Locked<Value: Sendable>: Sendable {
 /// Every socket has a 10 s timeout: a broken server fails a test, never hangs it.
 ///
 /// `@unchecked Sendable`: the socket is an owned descriptor (syscalls on it
-/// are thread-safe) and the read-ahead buffer is behind a `Mutex`; a test
+/// are thread-safe) and the read-ahead buffer is behind a `Locked`; a test
 /// uses one client from one task at a time.
 final class TestClient: @unchecked Sendable {
     let socket: Socket
     let localPort: Int
-    private let pending = Mutex<[UInt8]>([])
+    private let pending = Locked<[UInt8]>([])
 
     private init(_ socket: consuming Socket) throws {
         try socket.setTimeout(.seconds(10))
