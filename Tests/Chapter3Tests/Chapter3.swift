@@ -13,7 +13,7 @@ struct Chapter3 {
 
     // MARK: - Blocking sockets
 
-    @Test("Listing 3.1 — accept() blocks until a client connects and returns a new socket", .timeLimit(.minutes(1)))
+    @Test("Listing 3.1 — accept() blocks until a client connects and returns a new socket", .timeLimit(.minutes(3)))
     func listing3_1() async throws {
         // Book: accept() waits for a client and returns a *new* socket plus the client's address; SO_REUSEADDR allows quick restarts.
         // Swift: same syscalls; the ~Copyable Socket closes its fd when its owner's scope ends (Python waits for the GC).
@@ -45,7 +45,7 @@ struct Chapter3 {
         #expect(await isRefused(port.get))  // and so was the listener
     }
 
-    @Test("Listing 3.2 — reading two bytes at a time until CRLF assembles the whole message", .timeLimit(.minutes(1)))
+    @Test("Listing 3.2 — reading two bytes at a time until CRLF assembles the whole message", .timeLimit(.minutes(3)))
     func listing3_2() async throws {
         // Book: recv(2) in a loop assembles the message; CRLF ends it; an empty read means the client left.
         // Swift: recv through Glibc; every send uses MSG_NOSIGNAL, or writing to a closed peer would kill the process (SIGPIPE).
@@ -93,7 +93,7 @@ struct Chapter3 {
         #expect(writeError.get == .brokenPipe || writeError.get == .connectionReset)
     }
 
-    @Test("Listing 3.3 — one blocking thread cannot serve several clients", .timeLimit(.minutes(1)))
+    @Test("Listing 3.3 — one blocking thread cannot serve several clients", .timeLimit(.minutes(3)))
     func listing3_3() async throws {
         // Book: while the server waits in accept() nobody is served; while it waits in recv() on one client, the others wait.
         // Swift: identical blocking syscalls; only stopping differs: shutdown() wakes the thread, task cancellation cannot.
@@ -128,7 +128,7 @@ struct Chapter3 {
         #expect(await isRefused(server.port))
     }
 
-    @Test("The blocking server serves the second client only after the first disconnects", .timeLimit(.minutes(1)))
+    @Test("The blocking server serves the second client only after the first disconnects", .timeLimit(.minutes(3)))
     func blockingServerServesOneClientAtATime() async throws {
         let server = try BlockingEchoServer(mode: .oneClientAtATime)
         let log = server.log
@@ -149,7 +149,7 @@ struct Chapter3 {
     // MARK: - Non-blocking sockets
 
     @Test("Listing 3.5 — a non-blocking accept() with no client raises EAGAIN at once",
-          .timeLimit(.minutes(1)), .bookSecond(.milliseconds(100)))
+          .timeLimit(.minutes(3)), .bookSecond(.milliseconds(100)))
     func listing3_5() async throws {
         // Book: the naive non-blocking server crashes at once with BlockingIOError ("Resource temporarily unavailable").
         // Swift: accept/recv return -1 with errno EAGAIN (11 on Linux); the wrapper throws SocketError.wouldBlock.
@@ -166,7 +166,7 @@ struct Chapter3 {
     }
 
     @Test("Listing 3.6 — ignoring BlockingIOError serves clients but spins a core while idle",
-          .timeLimit(.minutes(1)), .tags(.timing), .bookSecond(.milliseconds(100)))
+          .timeLimit(.minutes(3)), .tags(.timing), .bookSecond(.milliseconds(100)))
     func listing3_6() async throws {
         // Book: catching BlockingIOError makes the server work for several clients, but the loop never waits: 100 % CPU idle.
         // Swift: the same loop on a dedicated thread; its CPU clock (pthread_getcpuclockid) is the evidence.
@@ -206,7 +206,7 @@ struct Chapter3 {
     // MARK: - Selectors
 
     @Test("Listing 3.7 — a selector serves many clients on one thread and idles at no CPU cost",
-          .timeLimit(.minutes(1)), .tags(.timing), .bookSecond(.milliseconds(100)))
+          .timeLimit(.minutes(3)), .tags(.timing), .bookSecond(.milliseconds(100)))
     func listing3_7() async throws {
         // Book: register sockets with a selector, wait in select(timeout=1), handle only ready sockets: one thread, ~0 % CPU idle.
         // Swift: hand-written epoll loop (what NIO does inside). The book never unregisters a closed client, whose EOF then
@@ -249,7 +249,7 @@ struct Chapter3 {
     // MARK: - asyncio (SwiftNIO)
 
     @Test("Listing 3.8 — the async echo server serves clients concurrently and stops on cancellation",
-          .timeLimit(.minutes(1)))
+          .timeLimit(.minutes(3)))
     func listing3_8() async throws {
         // Book: one listener task plus one echo task per client; many clients on one thread, code that reads like blocking code.
         // Swift: NIOAsyncChannel + a discarding task group, one child task per connection; cancelling the server cancels them all.
@@ -292,7 +292,7 @@ struct Chapter3 {
     // MARK: - Signals and graceful shutdown (child processes)
 
     @Test("Listing 3.9 — SIGINT cancels every task long before the delay ends",
-          .timeLimit(.minutes(1)), .tags(.processes, .timing), .bookSecond(.milliseconds(100)))
+          .timeLimit(.minutes(3)), .tags(.processes, .timing), .bookSecond(.milliseconds(100)))
     func listing3_9() async throws {
         // Book: a SIGINT handler cancels asyncio.all_tasks(); the 10 s delay ends at once with CancelledError.
         // Swift: no task registry; all work sits under one root task that the signal cancels. In a child process, so the
@@ -303,7 +303,10 @@ struct Chapter3 {
         let start = ContinuousClock.now
         child.send(SIGINT)
         let status = try await child.waitForExit()
-        let elapsed = ContinuousClock.now - start
+        // Timed to the child's last "delay cancelled" line, not to its exit: process teardown
+        // is not the claim, and takes about a second in a --sanitize=thread build.
+        let cancelledAt = try #require(child.events.entries.last { $0.name == "out: delay cancelled" }?.at)
+        let elapsed = cancelledAt - start
 
         let out = child.lines("out")
         #expect(out.prefix(3) == ["ready", "got SIGINT", "cancelling 3 tasks"])
@@ -314,7 +317,7 @@ struct Chapter3 {
     }
 
     @Test("Listing 3.10 — graceful shutdown: the listener closes, open connections get a grace period",
-          .timeLimit(.minutes(1)), .tags(.processes, .timing), .bookSecond(.milliseconds(100)))
+          .timeLimit(.minutes(3)), .tags(.processes, .timing), .bookSecond(.milliseconds(100)))
     func listing3_10() async throws {
         // Book: on SIGINT/SIGTERM, every echo task gets up to 2 s to finish; a failing handler closes only its connection.
         // Swift: a ServiceGroup; the listener closes first (the book's keeps accepting), one shared deadline (the book
@@ -345,15 +348,16 @@ struct Chapter3 {
         try await b.send("in the grace period\n")
         #expect(try await b.readLine() == "in the grace period\n")
         #expect(try await c.readsEOF())  // idle C is cut off when the grace period ends
-        let status = try await child.waitForExit()
+        // Timed to the cut-off, not to the exit (teardown takes ~1 s in a --sanitize=thread build).
         let elapsed = ContinuousClock.now - start
+        let status = try await child.waitForExit()
         #expect(status == 0)
-        #expect(elapsed >= grace && elapsed < grace * 2, "exited \(elapsed) after SIGTERM, grace \(grace)")
+        #expect(elapsed >= grace && elapsed < grace * 2, "idle client cut off \(elapsed) after SIGTERM, grace \(grace)")
         #expect(canBindAgain(port))
     }
 
     @Test("Graceful shutdown uses one deadline for all idle connections",
-          .timeLimit(.minutes(1)), .tags(.processes, .timing), .bookSecond(.milliseconds(100)))
+          .timeLimit(.minutes(3)), .tags(.processes, .timing), .bookSecond(.milliseconds(100)))
     func gracefulShutdownSharesOneDeadline() async throws {
         let grace = Book.second * 5
         let (child, port) = try await ChildProcess.startServer(
@@ -368,15 +372,16 @@ struct Chapter3 {
         }
         let start = ContinuousClock.now
         child.send(SIGINT)
-        let status = try await child.waitForExit()
-        let elapsed = ContinuousClock.now - start
-        #expect(status == 0)
-        #expect(elapsed >= grace && elapsed < grace * 2, "3 idle clients: exit after \(elapsed), grace \(grace)")
         for client in idle { #expect(try await client.readsEOF()) }
+        // Timed to the last cut-off, not to the exit (teardown takes ~1 s in a --sanitize=thread build).
+        let elapsed = ContinuousClock.now - start
+        let status = try await child.waitForExit()
+        #expect(status == 0)
+        #expect(elapsed >= grace && elapsed < grace * 2, "3 idle clients: cut off after \(elapsed), grace \(grace)")
         #expect(canBindAgain(port))
     }
 
-    @Test("The selector and blocking apps stop cleanly on SIGTERM", .timeLimit(.minutes(1)), .tags(.processes),
+    @Test("The selector and blocking apps stop cleanly on SIGTERM", .timeLimit(.minutes(3)), .tags(.processes),
           arguments: ["selector", "blocking"])
     func threadServersStopOnSignal(mode: String) async throws {
         let (child, port) = try await ChildProcess.startServer(["--mode", mode, "--port", "0"])
@@ -392,7 +397,7 @@ struct Chapter3 {
 
     // MARK: - Reliability and bad input (async and selector servers)
 
-    @Test("A failing handler closes only its own connection", .timeLimit(.minutes(1)), arguments: ServerKind.allCases)
+    @Test("A failing handler closes only its own connection", .timeLimit(.minutes(3)), arguments: ServerKind.allCases)
     func failingHandlerClosesOnlyItsConnection(kind: ServerKind) async throws {
         try await withEchoServer(kind) { port, log in
             let good = try await TestClient.connect(port)
@@ -411,7 +416,7 @@ struct Chapter3 {
         }
     }
 
-    @Test("A client that disconnects mid-message disturbs nobody", .timeLimit(.minutes(1)), arguments: ServerKind.allCases)
+    @Test("A client that disconnects mid-message disturbs nobody", .timeLimit(.minutes(3)), arguments: ServerKind.allCases)
     func midMessageDisconnect(kind: ServerKind) async throws {
         try await withEchoServer(kind) { port, log in
             let steady = try await TestClient.connect(port)
@@ -430,7 +435,7 @@ struct Chapter3 {
         }
     }
 
-    @Test("Lines of 1 MiB and arbitrary binary bytes come back exactly", .timeLimit(.minutes(1)), arguments: ServerKind.allCases)
+    @Test("Lines of 1 MiB and arbitrary binary bytes come back exactly", .timeLimit(.minutes(3)), arguments: ServerKind.allCases)
     func bigAndBinaryLines(kind: ServerKind) async throws {
         try await withEchoServer(kind) { port, _ in
             let client = try await TestClient.connect(port)
@@ -448,7 +453,7 @@ struct Chapter3 {
     }
 
     @Test("A client that never reads cannot make the server buffer without bound",
-          .timeLimit(.minutes(1)), arguments: ServerKind.allCases)
+          .timeLimit(.minutes(3)), arguments: ServerKind.allCases)
     func clientThatNeverReads(kind: ServerKind) async throws {
         try await withEchoServer(kind) { port, log in
             let hog = try await TestClient.connect(port)
@@ -482,7 +487,7 @@ struct Chapter3 {
         }
     }
 
-    @Test("1,000 concurrent connections are all served", .timeLimit(.minutes(1)), arguments: ServerKind.allCases)
+    @Test("1,000 concurrent connections are all served", .timeLimit(.minutes(3)), arguments: ServerKind.allCases)
     func thousandConnections(kind: ServerKind) async throws {
         var limit = rlimit()
         getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
