@@ -30,7 +30,7 @@ public final class DedicatedThread: Sendable {
             var clock = clockid_t()
             let haveClock = pthread_getcpuclockid(pthread_self(), &clock) == 0
             self.state.withLock {
-                $0.tid = currentThreadID()
+                $0.tid = UInt(pthread_self())
                 $0.clock = haveClock ? clock : nil
             }
             self.started.signal()
@@ -47,7 +47,8 @@ public final class DedicatedThread: Sendable {
         started.wait()
     }
 
-    /// The thread's identity (``currentThreadID()``).
+    /// The thread's identity (`pthread_self()`), unique among live threads.
+    /// (For the kernel's thread id, see `Parallelism.currentThreadID()`.)
     public var tid: UInt { state.withLock { $0.tid } }
 
     /// Whether the body has returned.
@@ -88,12 +89,3 @@ public final class DedicatedThread: Sendable {
         return .seconds(ts.tv_sec) + .nanoseconds(ts.tv_nsec)
     }
 }
-
-/// Starts `body` on a ``DedicatedThread``: `threading.Thread(target=body).start()`.
-@discardableResult
-public func spawnThread(name: String = "worker", _ body: @escaping @Sendable () -> Void) -> DedicatedThread {
-    DedicatedThread(name: name, body)
-}
-
-/// An identity of the calling thread (`pthread_self()`), unique among live threads.
-public func currentThreadID() -> UInt { UInt(pthread_self()) }

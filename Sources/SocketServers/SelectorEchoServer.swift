@@ -200,7 +200,7 @@ final class SelectorLoop {
     /// `while True: events = selector.select(timeout=…); for key, mask in events: …`
     func run() {
         var events = [epoll_event](repeating: epoll_event(), count: 256)
-        let me = currentThreadID()
+        let me = UInt(pthread_self())
         while true {
             let n = epoll_wait(epfd, &events, Int32(events.count), config.timeoutMs)
             if n < 0 {

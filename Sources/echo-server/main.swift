@@ -27,7 +27,7 @@ func say(_ text: String) {
 /// (even by SIGKILL) the pipe closes and no orphaned server is left behind.
 func exitWhenStdinCloses(_ enabled: Bool) {
     guard enabled else { return }
-    spawnThread(name: "stdin-watch") {
+    _ = DedicatedThread(name: "stdin-watch") {
         var byte: UInt8 = 0
         while read(0, &byte, 1) > 0 {}
         Glibc.exit(3)

@@ -20,7 +20,7 @@ struct Chapter3 {
         let log = EventLog()
         let port = Locked(0)
         let peer = Locked<SocketAddress?>(nil)
-        let server = spawnThread(name: "listing3_1") {
+        let server = DedicatedThread(name: "listing3_1") {
             do {
                 let listener = try TCPListener(port: 0)  // socket, SO_REUSEADDR, bind, listen
                 port.set(listener.port)
@@ -52,7 +52,7 @@ struct Chapter3 {
         let log = EventLog()
         let port = Locked(0)
         let writeError = Locked<SocketError?>(nil)
-        let server = spawnThread(name: "listing3_2") {
+        let server = DedicatedThread(name: "listing3_2") {
             do {
                 let listener = try TCPListener(port: 0)
                 port.set(listener.port)

@@ -270,7 +270,7 @@ final class ChildProcess: Sendable {
 
     /// Reads lines from `fd` on a thread until EOF.
     private static func pump(_ fd: Int32, prefix: String, into events: EventLog) {
-        spawnThread(name: "child-pipe") {
+        _ = DedicatedThread(name: "child-pipe") {
             var pending: [UInt8] = []
             var buffer = [UInt8](repeating: 0, count: 4096)
             while true {
