@@ -569,7 +569,9 @@ struct Chapter4 {
         try await withStubServer { stub in
             try await withHTTPClient { client in
                 let url = stub.url("/hang")
-                let error = await #expect(throws: WebClientError.self) { _ = try await fetch(client: client, url: url, timeout: u * 2) }
+                // 1 s (20 u): long enough that, even on a loaded machine, the request reaches the
+                // stub before the deadline (a 2 u deadline once expired while still connecting).
+                let error = await #expect(throws: WebClientError.self) { _ = try await fetch(client: client, url: url, timeout: u * 20) }
                 #expect(error == .timedOut(url))
                 #expect(error?.description.contains(url) == true)
                 try await eventually { try await stub.waitUntil(aborted: 1) }
