@@ -68,11 +68,11 @@ struct StubHTTPServerTests {
     func aborted() async throws {
         try await withStubServer { stub in
             await #expect(throws: BlockingHTTPError.self) {
-                try await Self.get(stub.url("/hang"), timeout: .milliseconds(200))
+                try await Self.get(stub.url("/hang"), timeout: .seconds(1))
             }
             try await stub.waitUntil(aborted: 1)
             await #expect(throws: BlockingHTTPError.self) {
-                try await Self.get(stub.url("/delay/5000"), timeout: .milliseconds(200))
+                try await Self.get(stub.url("/delay/5000"), timeout: .seconds(1))
             }
             try await stub.waitUntil(aborted: 2)
             #expect(stub.counters.completed == 0 && stub.counters.inFlight == 0)
