@@ -10,9 +10,7 @@
 /// - Returns: `n`.
 @discardableResult
 public func delay(_ n: Int) async throws -> Int {
-    EventLog.current?.record("start(\(n))")
-    try await Task.sleep(for: Book.second * n)
-    EventLog.current?.record("end(\(n))")
+    try await sleepRecorded(n, for: Book.second * n)
     return n
 }
 
@@ -20,8 +18,13 @@ public func delay(_ n: Int) async throws -> Int {
 /// See ``delay(_:)-(Int)``.
 @discardableResult
 public func delay(_ n: Double) async throws -> Double {
-    EventLog.current?.record("start(\(n))")
-    try await Task.sleep(for: Book.second * n)
-    EventLog.current?.record("end(\(n))")
+    try await sleepRecorded(n, for: Book.second * n)
     return n
+}
+
+/// The body of both `delay`s: `start(n)`, the sleep, `end(n)`.
+private func sleepRecorded(_ n: some CustomStringConvertible, for duration: Duration) async throws {
+    EventLog.current?.record("start(\(n))")
+    try await Task.sleep(for: duration)
+    EventLog.current?.record("end(\(n))")
 }

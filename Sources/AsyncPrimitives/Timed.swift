@@ -81,16 +81,7 @@ public func timedResult<T>(
     isolation: isolated (any Actor)? = #isolation,
     _ body: () async throws -> sending T
 ) async rethrows -> (value: T, duration: Duration) {
-    sink.report(.calling(label))
     let start = ContinuousClock.now
-    let value: T
-    do {
-        value = try await body()
-    } catch {
-        sink.report(.completed(label, .now - start))
-        throw error
-    }
-    let d = ContinuousClock.now - start
-    sink.report(.completed(label, d))
-    return (value, d)
+    let value = try await timed(label, sink: sink, isolation: isolation, body)
+    return (value, .now - start)
 }
