@@ -200,9 +200,15 @@ public enum EmbeddedPostgres {
         guard let dir = (env["PATH"] ?? "").split(separator: ":").map({ "\($0)/pg_config" })
             .first(where: { FileManager.default.isExecutableFile(atPath: $0) })
         else { return nil }
+        return standardOutput(of: dir, ["--bindir"])
+    }
+
+    /// Runs `executable` to completion and returns what it printed, trimmed
+    /// (`nil` if it could not be started).
+    private static func standardOutput(of executable: String, _ arguments: [String]) -> String? {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: dir)
-        p.arguments = ["--bindir"]
+        p.executableURL = URL(fileURLWithPath: executable)
+        p.arguments = arguments
         let out = Pipe()
         p.standardOutput = out
         p.standardError = FileHandle.nullDevice
@@ -215,14 +221,7 @@ public enum EmbeddedPostgres {
     /// The major version of the embedded binaries (`postgres --version`), if found.
     public static func binaryMajorVersion() -> Int? {
         guard let dir = binDirectory() else { return nil }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "\(dir)/postgres")
-        p.arguments = ["--version"]
-        let out = Pipe()
-        p.standardOutput = out
-        do { try p.run() } catch { return nil }
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
+        guard let text = standardOutput(of: "\(dir)/postgres", ["--version"]) else { return nil }
         // "postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)"
         guard let token = text.split(separator: " ").first(where: { $0.first?.isNumber == true }) else { return nil }
         return Int(token.split(separator: ".").first ?? "")
