@@ -140,7 +140,10 @@ public struct AsyncEchoServer: Sendable, Service {
                         // Ends when the listener closes, after handing out the
                         // clients it had already accepted (they are served too).
                         for try await connection in inbound {
-                            group.addTask { await handle(connection) }
+                            // The connection's task runs on its channel's
+                            // event loop: reads and writes need no thread hop.
+                            let loop = EventLoopTaskExecutor(connection.channel.eventLoop)
+                            group.addTask(executorPreference: loop) { await handle(connection) }
                         }
                     } onGracefulShutdown: {
                         listener.close(promise: nil)  // late clients are now refused
