@@ -58,11 +58,13 @@ public func fetch(
     let deadline = NIODeadline.now() + TimeAmount(timeout ?? client.timeout)
     do {
         let request = try HTTPClient.Request(url: url, method: method, headers: headers)
-        let response = try await run(
-            client.http.execute(
-                request: request,
-                delegate: ResponseAccumulator(request: request, maxBodySize: maxBytes),
-                deadline: deadline))
+        let response = try await client.admitted(request, deadline: deadline) {
+            try await run(
+                client.http.execute(
+                    request: request,
+                    delegate: ResponseAccumulator(request: request, maxBodySize: maxBytes),
+                    deadline: deadline))
+        }
         return WebResponse(
             url: response.history.last?.request.url.absoluteString ?? url,
             status: Int(response.status.code),
@@ -130,7 +132,9 @@ public func fetchStatus(
     let deadline = NIODeadline.now() + TimeAmount(timeout ?? client.timeout)
     do {
         let request = try HTTPClient.Request(url: url, method: .GET)
-        return try await run(client.http.execute(request: request, delegate: StatusDelegate(), deadline: deadline))
+        return try await client.admitted(request, deadline: deadline) {
+            try await run(client.http.execute(request: request, delegate: StatusDelegate(), deadline: deadline))
+        }
     } catch {
         throw WebClientError.map(error, url: url)
     }
@@ -182,5 +186,9 @@ private func execute(
     var request = HTTPClientRequest(url: url)
     request.method = method
     if !headers.isEmpty { request.headers.add(contentsOf: headers) }
-    return try await client.http.execute(request, deadline: deadline)
+    // Only for its host (and the same URL errors as the other calls).
+    let target = try HTTPClient.Request(url: url, method: method)
+    return try await client.admitted(target, deadline: deadline) {
+        try await client.http.execute(request, deadline: deadline)
+    }
 }

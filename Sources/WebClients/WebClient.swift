@@ -19,8 +19,11 @@ public struct WebClientConfiguration: Sendable {
     /// The longest silence between two received bytes (aiohttp's
     /// `sock_read`); `nil`: no limit besides the total timeout.
     public var readTimeout: Duration?
-    /// Connections opened at once to one host (aiohttp's connector `limit`,
-    /// 100; AHC's `concurrentHTTP1ConnectionsPerHostSoftLimit`, default 8).
+    /// Requests in flight at once to one host, each on its own connection
+    /// (aiohttp's connector `limit`, 100; AHC's
+    /// `concurrentHTTP1ConnectionsPerHostSoftLimit`, default 8). Requests
+    /// beyond it wait for a free connection in arrival order, and their wait
+    /// counts towards their total timeout. At least 1.
     public var maxConnectionsPerHost: Int
     /// Whether 3xx responses are followed (at most `maxRedirects` times).
     public var followRedirects: Bool
@@ -82,8 +85,29 @@ public struct WebClient: Sendable {
     /// Wraps a client whose lifetime the caller manages (the caller shuts it
     /// down; `HTTPClient.shared` needs no shutdown).
     public init(_ http: HTTPClient, timeout: Duration = .seconds(300)) {
+        self.init(http, timeout: timeout, maxRequestsPerHost: nil)
+    }
+
+    /// Wraps `http`; at most `maxRequestsPerHost` of the requests made
+    /// through this value run at once per host, the rest wait in FIFO order
+    /// (`nil`: no limit here, AsyncHTTPClient's pool queues them).
+    init(_ http: HTTPClient, timeout: Duration, maxRequestsPerHost: Int?) {
         self.http = http
         self.timeout = timeout
+        self.limiter = maxRequestsPerHost.map { ConnectionLimiter(limit: $0, timerLoop: http.eventLoopGroup.next()) }
+    }
+
+    /// Queues requests beyond the connection limit (see ``ConnectionLimiter``).
+    let limiter: ConnectionLimiter?
+
+    /// Runs `body` once `request` may start: at once without a limiter, else
+    /// when a permit for its host is free (waiting until `deadline` at most).
+    func admitted<T: Sendable>(
+        _ request: HTTPClient.Request, deadline: NIODeadline, _ body: () async throws -> T
+    ) async throws -> T {
+        guard let limiter else { return try await body() }
+        let host = "\(request.scheme)://\(request.host):\(request.port)"
+        return try await limiter.withPermit(host: host, deadline: deadline, body)
     }
 }
 
@@ -110,11 +134,15 @@ public func withHTTPClient<Result>(
     isolation: isolated (any Actor)? = #isolation,
     _ body: (WebClient) async throws -> Result
 ) async throws -> Result {
+    guard configuration.maxConnectionsPerHost >= 1 else {
+        throw WebClientConfigurationError(
+            "maxConnectionsPerHost must be at least 1, not \(configuration.maxConnectionsPerHost)")
+    }
     let http = HTTPClient(
         eventLoopGroup: eventLoopGroup,
         configuration: configuration.httpClientConfiguration
     )
-    let client = WebClient(http, timeout: configuration.timeout)
+    let client = WebClient(http, timeout: configuration.timeout, maxRequestsPerHost: configuration.maxConnectionsPerHost)
     let result: Result
     do {
         result = try await body(client)
@@ -132,4 +160,14 @@ extension TimeAmount {
         let (s, attos) = duration.components
         self = .nanoseconds(s * 1_000_000_000 + attos / 1_000_000_000)
     }
+}
+
+/// A ``WebClientConfiguration`` that cannot work (say a connection limit of 0),
+/// thrown by ``withHTTPClient(configuration:eventLoopGroup:isolation:_:)``
+/// before any client is made.
+public struct WebClientConfigurationError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// What is wrong.
+    public let description: String
+
+    init(_ description: String) { self.description = description }
 }

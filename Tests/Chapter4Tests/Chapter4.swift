@@ -654,7 +654,7 @@ struct Chapter4 {
 /// Awaits an event the test expects (a log entry, a stub counter), failing
 /// with `TimeoutError` after `limit` instead of hanging when broken library
 /// code never produces it. A guard, not a synchronisation: the event decides.
-private func eventually(
+func eventually(
     within limit: Duration = .seconds(10),
     _ event: @escaping @Sendable () async throws -> Void
 ) async throws {
@@ -662,7 +662,7 @@ private func eventually(
 }
 
 /// `k` book seconds in whole milliseconds, for the stub's `/delay/{ms}`.
-private func ms(_ k: Double) -> Int { (Book.second * k).milliseconds }
+func ms(_ k: Double) -> Int { (Book.second * k).milliseconds }
 
 /// Binds a listener on 127.0.0.1, runs `server` with its stream of
 /// connections while a client task connects (once the log shows `"waiting"`),
