@@ -102,6 +102,7 @@ let package = Package(
             dependencies: nio + [
                 "CEpoll",
                 "AsyncPrimitives",
+                "Parallelism",
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

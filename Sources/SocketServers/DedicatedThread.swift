@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import Glibc
 import AsyncPrimitives
+import Parallelism
 
 /// A plain OS thread for blocking work, outside Swift's cooperative pool.
 ///
@@ -15,6 +16,7 @@ import AsyncPrimitives
 public final class DedicatedThread: Sendable {
     private struct State {
         var tid: UInt = 0
+        var kernelID: Int32 = 0
         var clock: clockid_t?
         var finished = false
         var finalCPU: Duration = .zero
@@ -31,6 +33,7 @@ public final class DedicatedThread: Sendable {
             let haveClock = pthread_getcpuclockid(pthread_self(), &clock) == 0
             self.state.withLock {
                 $0.tid = UInt(pthread_self())
+                $0.kernelID = currentThreadID()
                 $0.clock = haveClock ? clock : nil
             }
             self.started.signal()
@@ -50,6 +53,10 @@ public final class DedicatedThread: Sendable {
     /// The thread's identity (`pthread_self()`), unique among live threads.
     /// (For the kernel's thread id, see `Parallelism.currentThreadID()`.)
     public var tid: UInt { state.withLock { $0.tid } }
+
+    /// The kernel's id of the thread (Parallelism's `currentThreadID()`), e.g. for
+    /// `/proc/self/task/<id>/stat`.
+    public var kernelThreadID: Int32 { state.withLock { $0.kernelID } }
 
     /// Whether the body has returned.
     public var isFinished: Bool { state.withLock { $0.finished } }

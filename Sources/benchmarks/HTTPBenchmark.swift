@@ -3,33 +3,38 @@ import AsyncPrimitives
 import Foundation
 import LocalServices
 import NIOPosix
+import Parallelism
 import WebClients
 
-/// `swift run -c release benchmarks http [--count N] [--url URL]`: N concurrent
-/// GETs through `WebClients` (AsyncHTTPClient, a 100-connection pool like
-/// aiohttp's) with `gather`, the shape of listing 4.6.
+/// `swift run -c release benchmarks http [--count N]`: N concurrent GETs
+/// through `WebClients` (AsyncHTTPClient, a 100-connection limit like
+/// aiohttp's) with `gather`, the shape of listing 4.6 — and the same with
+/// aiohttp (`Scripts/aiohttp_bench.py`, a python3 child) against the same stub.
 ///
-/// By default it starts a ``StubHTTPServer`` in-process (its own event-loop
-/// thread, separate from the client's) and GETs `/` from it; `--url` targets
-/// an already running server instead, e.g. the same stub that
-/// `Scripts/aiohttp_bench.py` is pointed at (`--serve` starts one and waits).
+/// It starts a ``StubHTTPServer`` in-process (its own event-loop thread,
+/// separate from the client's) and GETs `/` from it; `--url` targets an
+/// already running server instead; `--serve` only starts a stub and waits.
 ///
-/// `--client-threads N` gives the client its own event-loop group of N
-/// threads instead of SwiftNIO's singleton group.
+/// The two clients take turns (`--repeats` pairs of Swift then aiohttp, each
+/// `--rounds` rounds), so a busy moment of the machine hits both alike; the
+/// best round of each is reported, and their ratio. `--no-python` skips aiohttp.
 ///
 /// Prints the figures and one line
-/// `RESULT benchmark=http requests=N seconds=S requests_per_second=R ok=K`.
+/// `RESULT benchmark=http requests=N seconds=S requests_per_second=R ok=K [aiohttp_requests_per_second=A speedup_vs_aiohttp=X]`.
 struct HTTPBenchmark: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "http",
-        abstract: "N concurrent GETs against the loopback stub (aiohttp's listing 4.6 shape)."
+        abstract: "N concurrent GETs against the loopback stub: WebClients vs aiohttp (listing 4.6's shape)."
     )
 
     @Option(help: "Number of concurrent requests.")
     var count = 1_000
 
-    @Option(help: "Rounds to run; the best round is reported (the first also warms the pool).")
+    @Option(help: "Rounds per turn; the best round counts (the first also warms the pool).")
     var rounds = 3
+
+    @Option(help: "Turns of (Swift, aiohttp).")
+    var repeats = 3
 
     @Option(help: "Target URL (default: an in-process stub's `/`).")
     var url: String?
@@ -37,8 +42,17 @@ struct HTTPBenchmark: AsyncParsableCommand {
     @Option(help: "Event-loop threads of the client (0: SwiftNIO's singleton group, one per core).")
     var clientThreads = 0
 
+    @Flag(help: "Do not run aiohttp (Scripts/aiohttp_bench.py) for comparison.")
+    var noPython = false
+
     @Flag(help: "Only start a stub, print its URL, and serve until interrupted (for Scripts/aiohttp_bench.py).")
     var serve = false
+
+    func validate() throws {
+        guard count > 0, rounds > 0, repeats > 0, clientThreads >= 0 else {
+            throw ValidationError("--count, --rounds and --repeats must be > 0, --client-threads >= 0")
+        }
+    }
 
     func run() async throws {
         if serve {
@@ -52,17 +66,13 @@ struct HTTPBenchmark: AsyncParsableCommand {
             FileHandle.standardError.write(Data(banner.utf8))
             while true { try await Task.sleep(for: .seconds(3600)) }
         }
-        if let url {
-            try await measure(url: url)
-        } else {
-            try await withStubServer { stub in try await measure(url: stub.url("/")) }
-        }
-    }
-
-    private func measure(url: String) async throws {
         let group = clientThreads > 0 ? MultiThreadedEventLoopGroup(numberOfThreads: clientThreads) : nil
         do {
-            try await measure(url: url, group: group ?? MultiThreadedEventLoopGroup.singleton)
+            if let url {
+                try await compare(url: url, group: group ?? .singleton, stubInProcess: false)
+            } else {
+                try await withStubServer { stub in try await compare(url: stub.url("/"), group: group ?? .singleton, stubInProcess: true) }
+            }
         } catch {
             try? await group?.shutdownGracefully()
             throw error
@@ -70,33 +80,96 @@ struct HTTPBenchmark: AsyncParsableCommand {
         try await group?.shutdownGracefully()
     }
 
-    private func measure(url: String, group: MultiThreadedEventLoopGroup) async throws {
-        try await withHTTPClient(
-            configuration: .init(timeout: .seconds(60)),
-            eventLoopGroup: group
-        ) { client in
-            var best: Duration?
-            var ok = 0
-            for round in 1...max(1, rounds) {
+    private func compare(url: String, group: MultiThreadedEventLoopGroup, stubInProcess: Bool) async throws {
+        print("\(count) concurrent GETs of \(url), \(rounds) rounds per turn, \(repeats) turns")
+        var swift: Round?
+        var python: Round?
+        var stubCPU: [Duration] = []  // this process's CPU while aiohttp ran: the stub's share
+        var pythonFailure: String?
+        for turn in 1...repeats {
+            let round = try await measureSwift(url: url, group: group)
+            if round.rate > swift?.rate ?? 0 { swift = round }
+            print("turn \(turn): WebClients (AsyncHTTPClient) best round \(format(round.rate)) req/s, \(round.ok) × 200")
+            guard !noPython, pythonFailure == nil else { continue }
+            do {
+                let before = CPUTime.process()
+                let round = try await measurePython(url: url)
+                stubCPU.append((CPUTime.process() - before) / (count * rounds))
+                if round.rate > python?.rate ?? 0 { python = round }
+                print("turn \(turn): aiohttp best round \(format(round.rate)) req/s")
+            } catch {
+                pythonFailure = "\(error)"
+                print("aiohttp: not measured: \(error) (pip install aiohttp)")
+            }
+        }
+        guard let swift else { return }
+        print("best: WebClients \(format(swift.rate)) requests/s = \(format(Double(count) / swift.rate)) s for \(count)")
+        var result = "RESULT benchmark=http requests=\(count) seconds=\(format(Double(count) / swift.rate)) requests_per_second=\(format(swift.rate)) ok=\(swift.ok)"
+        if let python {
+            let speedup = swift.rate / python.rate
+            print("best: aiohttp \(format(python.rate)) requests/s → WebClients is \(format(speedup))× aiohttp (target ≥ 3×)")
+            result += " aiohttp_requests_per_second=\(format(python.rate)) speedup_vs_aiohttp=\(format(speedup))"
+            // Where the time goes. The stub serves both clients; while aiohttp
+            // ran, this process did nothing but serve, so its CPU then is the
+            // stub's. A client costing nothing would still be held to one stub
+            // thread's pace, 1 / (stub CPU per request).
+            if let stub = stubCPU.min(), let pythonCPU = python.cpuPerRequest, stubInProcess {
+                let client = swift.cpuPerRequest.map { $0 - stub }
+                let ceiling = 1 / stub.seconds
+                print(String(format: "CPU per request: stub %.1f µs, WebClients %@ µs (2 event loops + the task pool), aiohttp %.1f µs (one Python thread)",
+                             stub.micros, client.map { String(format: "%.1f", $0.micros) } ?? "?", pythonCPU.micros))
+                print(String(format: "→ the stub alone caps any client at %.0f req/s = %.2f× aiohttp on this machine", ceiling, ceiling / python.rate))
+                result += String(format: " stub_us=%.1f client_us=%.1f aiohttp_us=%.1f stub_ceiling_vs_aiohttp=%.2f",
+                                 stub.micros, client?.micros ?? 0, pythonCPU.micros, ceiling / python.rate)
+            }
+        }
+        print(result)
+    }
+
+    /// One turn's best round: its rate, 200s, and CPU time per request.
+    struct Round {
+        var rate: Double
+        var ok: Int = 0
+        /// This process's CPU per request (client and in-process stub), or
+        /// the Python process's own.
+        var cpuPerRequest: Duration?
+    }
+
+    /// `rounds` rounds of `gather` over `count` GETs; the best round.
+    private func measureSwift(url: String, group: MultiThreadedEventLoopGroup) async throws -> Round {
+        try await withHTTPClient(configuration: .init(timeout: .seconds(60)), eventLoopGroup: group) { client in
+            var best = Round(rate: 0)
+            for _ in 1...rounds {
                 let operations = (0..<count).map { _ in
                     { @Sendable in try await fetchStatus(client: client, url: url) }
                 }
-                let start = ContinuousClock.now
+                let start = ContinuousClock.now, cpu = CPUTime.process()
                 let statuses = try await gather(operations)
-                let elapsed = ContinuousClock.now - start
-                ok = statuses.filter { $0 == 200 }.count
-                print("round \(round): \(count) GETs in \(format(elapsed.seconds)) s (\(format(Double(count) / elapsed.seconds)) req/s), \(ok) × 200")
-                best = min(best ?? elapsed, elapsed)
+                let elapsed = ContinuousClock.now - start, used = CPUTime.process() - cpu
+                let rate = Double(count) / elapsed.seconds
+                if rate > best.rate {
+                    best = Round(rate: rate, ok: statuses.filter { $0 == 200 }.count, cpuPerRequest: used / count)
+                }
             }
-            let seconds = best!.seconds
-            let rate = Double(count) / seconds
-            print("best: \(count) concurrent GETs of \(url) in \(format(seconds)) s = \(format(rate)) requests/s")
-            print("RESULT benchmark=http requests=\(count) seconds=\(format(seconds)) requests_per_second=\(format(rate)) ok=\(ok)")
+            return best
         }
     }
 
-    private func format(_ x: Double) -> String {
-        let scaled = (x * 1000).rounded() / 1000
-        return "\(scaled)"
+    /// The same with aiohttp, in a python3 child (off the cooperative pool).
+    private func measurePython(url: String) async throws -> Round {
+        let script = try PythonChild.script("aiohttp_bench.py")
+        let arguments = [script, url, "--count", "\(count)", "--rounds", "\(rounds)"]
+        let output = try await toThread { try PythonChild.run(arguments) }
+        guard let rate = PythonChild.result("requests_per_second", in: output) else {
+            throw PythonChild.Failure(description: "no RESULT line from \(script)")
+        }
+        let cpu = PythonChild.result("cpu_us_per_request", in: output).map { Duration.microseconds($0) }
+        return Round(rate: rate, cpuPerRequest: cpu)
     }
+
+    private func format(_ x: Double) -> String { String(format: "%.1f", x) }
+}
+
+extension Duration {
+    fileprivate var micros: Double { seconds * 1e6 }
 }

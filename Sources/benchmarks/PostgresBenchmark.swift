@@ -139,17 +139,9 @@ struct PostgresBenchmark: AsyncParsableCommand {
                 print(f"{n / seq} {n / pooled}")
             asyncio.run(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]))
             """
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "-c", script, url, String(n), String(size), sql]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        do { try p.run() } catch { return nil }
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        let numbers = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isWhitespace).compactMap { Double($0) }
-        guard p.terminationStatus == 0, numbers.count == 2 else { return nil }
+        guard let output = try? PythonChild.run(["-c", script, url, String(n), String(size), sql]) else { return nil }
+        let numbers = output.split(whereSeparator: \.isWhitespace).compactMap { Double($0) }
+        guard numbers.count == 2 else { return nil }
         return (numbers[0], numbers[1])
     }
 

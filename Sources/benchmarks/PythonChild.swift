@@ -1,0 +1,86 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A python3 script of `Scripts/` run as a child of a benchmark: the book's
+/// Python side of a comparison, measured on the same machine, same moment.
+///
+/// Scripts are found relative to the current directory (run the benchmarks
+/// from the package root, as `swift run` does). Every failure — no python3,
+/// no script, a missing module — is reported as `nil`/an error with the
+/// reason, so a benchmark prints "not measured" instead of crashing.
+struct PythonChild {
+    /// Why a script could not run.
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// `Scripts/<name>` if it exists in the current directory.
+    static func script(_ name: String) throws(Failure) -> String {
+        let path = "Scripts/\(name)"
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw Failure(description: "\(path) not found (run from the package root)")
+        }
+        return path
+    }
+
+    /// Runs `python3 arguments…` to completion and returns its standard output.
+    /// - Throws: ``Failure`` if python3 cannot start or exits non-zero (with its stderr).
+    static func run(_ arguments: [String]) throws -> String {
+        let process = try start(arguments)
+        let out = process.standardOutputPipe.fileHandleForReading.readDataToEndOfFile()
+        let err = process.standardErrorPipe.fileHandleForReading.readDataToEndOfFile()
+        process.process.waitUntilExit()
+        guard process.process.terminationStatus == 0 else {
+            let reason = String(decoding: err, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
+            throw Failure(description: "python3 \(arguments.first ?? "") exited with \(process.process.terminationStatus): \(reason)")
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// The value of `key=` in the `RESULT` line of a script's output.
+    static func result(_ key: String, in output: String) -> Double? {
+        guard let line = output.split(separator: "\n").last(where: { $0.hasPrefix("RESULT ") }) else { return nil }
+        for field in line.split(separator: " ") where field.hasPrefix("\(key)=") {
+            return Double(field.dropFirst(key.count + 1))
+        }
+        return nil
+    }
+
+    let process: Process
+    let standardOutputPipe: Pipe
+    let standardErrorPipe: Pipe
+
+    /// Starts `python3 arguments…` (unbuffered) without waiting for it.
+    static func start(_ arguments: [String]) throws -> PythonChild {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-u"] + arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        do { try process.run() } catch { throw Failure(description: "cannot start python3: \(error)") }
+        return PythonChild(process: process, standardOutputPipe: out, standardErrorPipe: err)
+    }
+
+    /// Reads the child's standard output up to the first newline.
+    func firstLine() -> String? {
+        var bytes: [UInt8] = []
+        let handle = standardOutputPipe.fileHandleForReading
+        while let chunk = try? handle.read(upToCount: 1), let byte = chunk.first {
+            if byte == UInt8(ascii: "\n") { return String(decoding: bytes, as: UTF8.self) }
+            bytes.append(byte)
+        }
+        return nil
+    }
+
+    /// Stops the child and reaps it. SIGKILL, because a child spawned from a
+    /// thread of Swift's pool inherits its blocked signals (SIGTERM and
+    /// SIGINT among them) and would ignore a polite request.
+    func stop() {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+}

@@ -1,0 +1,41 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// CPU time split into user and kernel (system) time, read from Linux's
+/// `/proc/<pid>/stat` or `/proc/<pid>/task/<tid>/stat` (clock ticks, 10 ms).
+///
+/// What a benchmark needs to say *where* a server's time goes: an echo costs
+/// the same system calls in every language, so the kernel time per message
+/// is a floor no server on this machine can go below.
+struct CPUSplit: Sendable {
+    var user: Duration
+    var system: Duration
+    var total: Duration { user + system }
+
+    static func - (a: CPUSplit, b: CPUSplit) -> CPUSplit {
+        CPUSplit(user: a.user - b.user, system: a.system - b.system)
+    }
+
+    static func + (a: CPUSplit, b: CPUSplit) -> CPUSplit {
+        CPUSplit(user: a.user + b.user, system: a.system + b.system)
+    }
+
+    /// A whole process (all its threads).
+    static func process(_ pid: Int32) -> CPUSplit? { read("/proc/\(pid)/stat") }
+
+    /// One thread of this process, by kernel id (Parallelism's `currentThreadID()`).
+    static func thread(_ tid: Int32) -> CPUSplit? { read("/proc/self/task/\(tid)/stat") }
+
+    private static func read(_ path: String) -> CPUSplit? {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8),
+              let close = text.lastIndex(of: ")") else { return nil }
+        // After "pid (comm)": field 3 (state) is index 0, so utime (14) is 11, stime (15) is 12.
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+        let tick = Double(sysconf(Int32(_SC_CLK_TCK)))
+        return CPUSplit(user: .seconds(user / tick), system: .seconds(system / tick))
+    }
+}
