@@ -13,6 +13,13 @@ import ServiceLifecycle
 /// `NIOTCPEchoServer`); each child reads framed lines
 /// (``LineFrameDecoder``) and writes them back.
 ///
+/// - Threads: each connection's task prefers its channel's event loop as
+///   task executor (``AsyncPrimitives/EventLoopTaskExecutor``), so it runs
+///   where its bytes arrive — as an asyncio task runs on its loop — instead
+///   of crossing to the cooperative pool and back for every line. With a
+///   one-thread group the whole server is one thread, like asyncio's. The
+///   price is asyncio's rule: a handler must never block.
+///
 /// - Cancellation: cancelling the task that runs ``run()`` cancels every
 ///   connection's task (no list of tasks to keep); their channels close, so
 ///   clients read EOF, and the listener closes.
