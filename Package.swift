@@ -217,7 +217,7 @@ let package = Package(
         ),
         .testTarget(
             name: "Chapter3Tests",
-            dependencies: ["CurriculumTesting", "SocketServers", "echo-server"] + nio,
+            dependencies: ["CurriculumTesting", "SocketServers", "Parallelism", "echo-server"] + nio,
             swiftSettings: strict
         ),
         .testTarget(

@@ -2,6 +2,7 @@ import AsyncPrimitives
 import Logging
 import NIOCore
 import NIOPosix
+import Parallelism
 import ServiceLifecycle
 
 /// Listings 3.8 and 3.10: the echo server on SwiftNIO and structured concurrency.
@@ -58,7 +59,10 @@ public struct AsyncEchoServer: Sendable, Service {
 
     /// Live counters, readable from anywhere.
     public final class Stats: Sendable {
-        private struct Values { var accepted = 0, active = 0, peakActive = 0, failed = 0 }
+        private struct Values {
+            var accepted = 0, active = 0, peakActive = 0, failed = 0
+            var handlerThreads: Set<Int32> = []
+        }
         private let values = Locked(Values())
         init() {}
         /// Connections accepted so far.
@@ -69,6 +73,9 @@ public struct AsyncEchoServer: Sendable, Service {
         public var peakActive: Int { values.withLock { $0.peakActive } }
         /// Connections closed by a failing handler.
         public var failed: Int { values.withLock { $0.failed } }
+        /// The kernel ids of the threads that handled connections' first lines.
+        public var handlerThreads: Set<Int32> { values.withLock { $0.handlerThreads } }
+        func handled(on thread: Int32) { values.withLock { _ = $0.handlerThreads.insert(thread) } }
         func opened() {
             values.withLock {
                 $0.accepted += 1
@@ -176,7 +183,12 @@ public struct AsyncEchoServer: Sendable, Service {
         var failed = false
         do {
             try await connection.executeThenClose { input, output in
+                var first = true
                 for try await line in input {
+                    if first {  // evidence of where connection tasks run (once: it is a syscall)
+                        stats.handled(on: currentThreadID())
+                        first = false
+                    }
                     if Self.isBoom(line) { throw EchoHandlerError.boom }
                     try await output.write(line)
                 }

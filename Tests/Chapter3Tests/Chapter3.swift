@@ -3,6 +3,8 @@ import CurriculumTesting
 import Foundation
 import Glibc
 import NIOCore
+import NIOPosix
+import Parallelism
 import SocketServers
 import Testing
 
@@ -287,6 +289,27 @@ struct Chapter3 {
         #expect(try await silent.readsEOF())
         #expect(try await talker.readsEOF())
         #expect(canBindAgain(server.port))
+    }
+
+    @Test("Listing 3.8 — on a one-thread event loop the whole async server is one thread, as asyncio's",
+          .timeLimit(.minutes(3)))
+    func listing3_8OneThread() async throws {
+        // Book: the event loop runs every echo task on the one thread that also waits for the sockets.
+        // Swift: tasks normally run on the cooperative pool, away from NIO's I/O thread; the server gives each
+        // connection's task its channel's event loop as task executor, so a one-thread group is the whole server.
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let loopThread = try await group.next().submit { currentThreadID() }.get()
+        let server = try await AsyncEchoServer.bind(group: group)
+        let serving = Task { try await server.run() }
+
+        let load = await EchoLoadClient.run(port: server.port, connections: 20, roundTrips: 5, holdAfterFirstEcho: true)
+        #expect(load.completedRoundTrips == 100 && load.mismatches == 0)
+        #expect(server.stats.accepted == 20)
+        #expect(server.stats.handlerThreads == [loopThread], "every connection's task ran on the loop's thread")
+
+        serving.cancel()
+        _ = await serving.result
+        try await group.shutdownGracefully()
     }
 
     // MARK: - Signals and graceful shutdown (child processes)
