@@ -238,7 +238,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RSSReaderTests",
-            dependencies: ["CurriculumTesting", "FeedReader", "LocalServices", "WebClients", "rssreader"],
+            dependencies: ["CurriculumTesting", "FeedReader", "LocalServices", "Parallelism", "WebClients", "rssreader"],
             swiftSettings: strict
         ),
     ]

@@ -215,6 +215,40 @@ public func spawnWorker(job: WorkerJob, executable: String? = nil) async throws 
     )
 }
 
+/// What a program run by ``runProgram(_:arguments:)`` printed and how it ended.
+public struct ProgramRun: Sendable {
+    /// The child's process id (already reaped).
+    public var processID: pid_t
+    /// How it ended.
+    public var termination: WorkerTermination
+    /// Everything it wrote to standard output.
+    public var standardOutput: String
+    /// Everything it wrote to standard error.
+    public var standardError: String
+}
+
+/// Runs the executable at `path` to completion, as ``spawnWorker(job:executable:)``
+/// runs the worker: `posix_spawn`, standard input from `/dev/null`, output
+/// captured, reaped with `waitpid` for its own pid on a dedicated thread.
+///
+/// For tests that run the package's command-line tools. Unlike Foundation's
+/// `Process`, nothing depends on SIGCHLD reaching the right thread: a full
+/// suite run once hung on a child that had exited but whose `Process`
+/// termination handler never ran.
+///
+/// - Cancellation: cancelling the caller sends `SIGKILL` to the child.
+/// - Throws: ``WorkerError/spawnFailed(path:errno:)`` if it cannot start.
+public func runProgram(_ path: String, arguments: [String]) async throws -> ProgramRun {
+    let child = try ChildProcess.spawn(path: path, arguments: arguments)
+    let reaper = spawnThread(name: "child-\(child.pid)") { child.collect() }
+    let (termination, output, error) = try await withTaskCancellationHandler {
+        try await reaper.value
+    } onCancel: {
+        child.kill()
+    }
+    return ProgramRun(processID: child.pid, termination: termination, standardOutput: output, standardError: error)
+}
+
 /// Finds the `curriculum-worker` executable.
 public enum WorkerExecutable {
     /// The executable's file name.

@@ -288,7 +288,7 @@ struct Chapter3 {
         #expect(ContinuousClock.now - start < Book.second * 2)
         #expect(try await silent.readsEOF())
         #expect(try await talker.readsEOF())
-        #expect(canBindAgain(server.port))
+        #expect(nothingListens(on: server.port))
     }
 
     @Test("Listing 3.8 — on a one-thread event loop the whole async server is one thread, as asyncio's",
@@ -376,7 +376,7 @@ struct Chapter3 {
         let status = try await child.waitForExit()
         #expect(status == 0)
         #expect(elapsed >= grace && elapsed < grace * 2, "idle client cut off \(elapsed) after SIGTERM, grace \(grace)")
-        #expect(canBindAgain(port))
+        #expect(nothingListens(on: port))
     }
 
     @Test("Graceful shutdown uses one deadline for all idle connections",
@@ -401,7 +401,7 @@ struct Chapter3 {
         let status = try await child.waitForExit()
         #expect(status == 0)
         #expect(elapsed >= grace && elapsed < grace * 2, "3 idle clients: cut off after \(elapsed), grace \(grace)")
-        #expect(canBindAgain(port))
+        #expect(nothingListens(on: port))
     }
 
     @Test("The selector and blocking apps stop cleanly on SIGTERM", .timeLimit(.minutes(3)), .tags(.processes),
@@ -415,7 +415,7 @@ struct Chapter3 {
         child.send(SIGTERM)
         #expect(try await child.waitForExit() == 0)
         #expect(try await client.readsEOF())
-        #expect(canBindAgain(port))
+        #expect(nothingListens(on: port))
     }
 
     // MARK: - Reliability and bad input (async and selector servers)

@@ -52,7 +52,17 @@ final class TestClient: @unchecked Sendable {
     func send(_ text: String) async throws { try await send(Array(text.utf8)) }
 
     func send(_ bytes: [UInt8]) async throws {
-        try await toThread { try self.socket.sendAll(bytes) }
+        try await toThread { try self.timed("send") { try self.socket.sendAll(bytes) } }
+    }
+
+    /// Turns the socket timeout (EAGAIN after 10 s) into an error that says
+    /// which operation of which client waited in vain.
+    private func timed<T>(_ operation: String, _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch SocketError.wouldBlock {
+            throw TestClientTimeout(operation: operation, localPort: localPort)
+        }
     }
 
     /// Reads one line (through `\n`), or what came before EOF.
@@ -62,7 +72,7 @@ final class TestClient: @unchecked Sendable {
 
     func readLineBytes() async throws -> [UInt8] {
         try await toThread {
-            try self.pending.withLock { buffer in
+            try self.timed("readLine") { try self.pending.withLock { buffer in
                 while true {
                     if let nl = buffer.firstIndex(of: 10) {
                         defer { buffer.removeFirst(nl + 1) }
@@ -75,14 +85,14 @@ final class TestClient: @unchecked Sendable {
                     }
                     buffer += chunk
                 }
-            }
+            } }
         }
     }
 
     /// Reads exactly `count` bytes (fewer if EOF comes first).
     func read(_ count: Int) async throws -> [UInt8] {
         try await toThread {
-            try self.pending.withLock { buffer in
+            try self.timed("read(\(count))") { try self.pending.withLock { buffer in
                 while buffer.count < count {
                     let chunk = try self.socket.recv(maxBytes: min(1 << 20, max(1 << 16, count - buffer.count)))
                     if chunk.isEmpty { break }
@@ -91,17 +101,19 @@ final class TestClient: @unchecked Sendable {
                 let n = min(count, buffer.count)
                 defer { buffer.removeFirst(n) }
                 return Array(buffer[..<n])
-            }
+            } }
         }
     }
 
     /// True if the server closed the connection (EOF, or a reset) within 10 s.
     func readsEOF() async throws -> Bool {
         try await toThread {
-            do {
-                return try self.socket.recv(maxBytes: 1024).isEmpty
-            } catch SocketError.connectionReset {
-                return true
+            try self.timed("readsEOF") {
+                do {
+                    return try self.socket.recv(maxBytes: 1024).isEmpty
+                } catch SocketError.connectionReset {
+                    return true
+                }
             }
         }
     }
@@ -145,9 +157,32 @@ func isRefused(_ port: Int) async -> Bool {
     }) ?? false
 }
 
-/// True if `port` can be bound again (the listener really closed).
-func canBindAgain(_ port: Int) -> Bool {
-    (try? TCPListener(port: port)) != nil
+/// A ``TestClient`` operation that got nothing for 10 s (its socket timeout).
+struct TestClientTimeout: Error, CustomStringConvertible {
+    var operation: String
+    var localPort: Int
+    var description: String { "\(operation) of the client on local port \(localPort) got nothing within 10 s" }
+}
+
+/// True if no socket on this machine listens on `port` (TCP, IPv4 or IPv6),
+/// read from `/proc/net/tcp` and `/proc/net/tcp6`: the listener is closed and
+/// the port free for the next server.
+///
+/// Not "can bind it again": with other tests running at the same time, a
+/// client socket may be handed the just-freed number as its own ephemeral
+/// port within milliseconds, and then a `bind` fails for reasons that have
+/// nothing to do with the server under test (seen once in ten full runs).
+func nothingListens(on port: Int) -> Bool {
+    let hexPort = String(format: ":%04X", port)
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        guard let text = try? String(contentsOfFile: table, encoding: .utf8) else { continue }
+        for line in text.split(separator: "\n").dropFirst() {
+            // "sl local_address rem_address st …": state 0A is LISTEN.
+            let fields = line.split(separator: " ")
+            if fields.count > 3, fields[1].hasSuffix(hexPort), fields[3] == "0A" { return false }
+        }
+    }
+    return true
 }
 
 /// The two multi-client servers the reliability tests run against.

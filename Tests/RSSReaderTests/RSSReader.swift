@@ -3,6 +3,7 @@ import CurriculumTesting
 import FeedReader
 import Foundation
 import LocalServices
+import Parallelism
 import Testing
 import WebClients
 
@@ -566,29 +567,16 @@ private struct ChildRun {
     var stderr: String
 }
 
-/// Runs the `rssreader` executable built next to this test binary.
+/// Runs the `rssreader` executable built next to this test binary (with
+/// Parallelism's `runProgram`: Foundation's `Process` once never reported a
+/// child that had exited, and hung the suite).
 private func runReader(_ arguments: [String]) async throws -> ChildRun {
-    let binary = try readerExecutable()
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("rssreader-test-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(at: dir) }
-    let out = dir.appendingPathComponent("out"), err = dir.appendingPathComponent("err")
-    _ = FileManager.default.createFile(atPath: out.path, contents: nil)
-    _ = FileManager.default.createFile(atPath: err.path, contents: nil)
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: binary)
-    process.arguments = arguments
-    process.standardInput = FileHandle.nullDevice
-    process.standardOutput = try FileHandle(forWritingTo: out)
-    process.standardError = try FileHandle(forWritingTo: err)
-    let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-        process.terminationHandler = { p in continuation.resume(returning: p.terminationStatus) }
-        do { try process.run() } catch { continuation.resume(throwing: error) }
+    let run = try await runProgram(try readerExecutable(), arguments: arguments)
+    let status: Int32 = switch run.termination {
+    case .exited(let code): code
+    case .signalled(let signal): 128 + signal
     }
-    return ChildRun(
-        status: status,
-        stdout: try String(contentsOf: out, encoding: .utf8),
-        stderr: try String(contentsOf: err, encoding: .utf8))
+    return ChildRun(status: status, stdout: run.standardOutput, stderr: run.standardError)
 }
 
 /// `.build/<config>/rssreader`: the directory of this test binary or one of its parents.
