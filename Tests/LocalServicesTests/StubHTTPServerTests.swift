@@ -67,14 +67,17 @@ struct StubHTTPServerTests {
     @Test("A client that gives up is counted as aborted, without polling")
     func aborted() async throws {
         try await withStubServer { stub in
+            // 3 s: ample for the request to reach the stub before the client gives up,
+            // even at the start of a full run. The waits are bounded (10 s) so that a
+            // miss fails this test instead of holding every other test at the gate.
             await #expect(throws: BlockingHTTPError.self) {
-                try await Self.get(stub.url("/hang"), timeout: .seconds(1))
+                try await Self.get(stub.url("/hang"), timeout: .seconds(3))
             }
-            try await stub.waitUntil(aborted: 1)
+            try await withTimeout(.seconds(10)) { try await stub.waitUntil(aborted: 1) }
             await #expect(throws: BlockingHTTPError.self) {
-                try await Self.get(stub.url("/delay/5000"), timeout: .seconds(1))
+                try await Self.get(stub.url("/delay/5000"), timeout: .seconds(3))
             }
-            try await stub.waitUntil(aborted: 2)
+            try await withTimeout(.seconds(10)) { try await stub.waitUntil(aborted: 2) }
             #expect(stub.counters.completed == 0 && stub.counters.inFlight == 0)
         }
     }
