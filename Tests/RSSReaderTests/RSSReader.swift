@@ -362,7 +362,8 @@ struct RSSReader {
 
     // MARK: - R6 output and report
 
-    @Test("RSS R6 — progress lines come in completion order and match the report", .timeLimit(.minutes(3)))
+    @Test("RSS R6 — progress lines come in completion order and match the report",
+          .tags(.timing), .bookSecond(.milliseconds(100)), .timeLimit(.minutes(3)))
     func r6_progressAndReport() async throws {
         // Seed: prints done/pending counts per round and each status; no summary, exit status always 0.
         // Swift: one line per completion in both phases, then a Report whose counts match those lines.
