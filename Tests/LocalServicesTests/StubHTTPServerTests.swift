@@ -1,4 +1,5 @@
 import AsyncPrimitives
+import Glibc
 import BlockingHTTP
 import CurriculumTesting
 import LocalServices
@@ -67,16 +68,17 @@ struct StubHTTPServerTests {
     @Test("A client that gives up is counted as aborted, without polling")
     func aborted() async throws {
         try await withStubServer { stub in
-            // 3 s: ample for the request to reach the stub before the client gives up,
-            // even at the start of a full run. The waits are bounded (10 s) so that a
-            // miss fails this test instead of holding every other test at the gate.
-            await #expect(throws: BlockingHTTPError.self) {
-                try await Self.get(stub.url("/hang"), timeout: .seconds(3))
-            }
+            // A raw client that hangs up once the stub has the request: no client
+            // timeout that could expire before the request arrives. Every wait is
+            // bounded, so a miss fails this test instead of holding the others.
+            let hanging = try RawHTTPClient(port: stub.port, path: "/hang")
+            try await withTimeout(.seconds(10)) { try await stub.waitUntil(started: 1) }
+            hanging.hangUp()
             try await withTimeout(.seconds(10)) { try await stub.waitUntil(aborted: 1) }
-            await #expect(throws: BlockingHTTPError.self) {
-                try await Self.get(stub.url("/delay/5000"), timeout: .seconds(3))
-            }
+
+            let slow = try RawHTTPClient(port: stub.port, path: "/delay/5000")
+            try await withTimeout(.seconds(10)) { try await stub.waitUntil(started: 2) }
+            slow.hangUp()
             try await withTimeout(.seconds(10)) { try await stub.waitUntil(aborted: 2) }
             #expect(stub.counters.completed == 0 && stub.counters.inFlight == 0)
         }
@@ -127,4 +129,49 @@ struct StubHTTPServerTests {
             #expect(fetched < (log.index(of: "burnt") ?? .max), "\(log.names)")
         }
     }
+}
+
+/// A loopback HTTP/1.1 client on a plain socket: sends one GET, then hangs up
+/// when told to (a client giving up, at a moment the test chooses).
+private struct RawHTTPClient: ~Copyable {
+    private let fd: Int32
+
+    init(port: Int, path: String) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw RawClientError(call: "socket", errno: errno) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard connected == 0 else {
+            let code = errno
+            close(fd)
+            throw RawClientError(call: "connect", errno: code)
+        }
+        let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8)
+        guard send(fd, request, request.count, Int32(MSG_NOSIGNAL)) == request.count else {
+            let code = errno
+            close(fd)
+            throw RawClientError(call: "send", errno: code)
+        }
+    }
+
+    /// Closes the connection without reading any answer.
+    consuming func hangUp() {
+        close(fd)
+        discard self
+    }
+
+    deinit { close(fd) }
+}
+
+private struct RawClientError: Error, CustomStringConvertible {
+    var call: String
+    var errno: Int32
+    var description: String { "\(call) failed: \(String(cString: strerror(errno)))" }
 }
