@@ -51,7 +51,7 @@ public final class DedicatedThread: Sendable {
     }
 
     /// The thread's identity (`pthread_self()`), unique among live threads.
-    /// (For the kernel's thread id, see `Parallelism.currentThreadID()`.)
+    /// (For the kernel's thread id, see ``kernelThreadID``.)
     public var tid: UInt { state.withLock { $0.tid } }
 
     /// The kernel's id of the thread (Parallelism's `currentThreadID()`), e.g. for

@@ -24,7 +24,6 @@ import NIOCore
 final class ConnectionLimiter: Sendable {
     private struct Waiter {
         var id: UInt64
-        var host: String
         var deadline: NIODeadline
         var continuation: CheckedContinuation<Void, any Error>
     }
@@ -65,12 +64,6 @@ final class ConnectionLimiter: Sendable {
         return try await body()
     }
 
-    /// Requests in flight to `host` now (for tests).
-    func inFlight(host: String) -> Int { state.withLock { $0.hosts[host]?.inFlight ?? 0 } }
-
-    /// Requests waiting for a permit of `host` now (for tests).
-    func waiting(host: String) -> Int { state.withLock { $0.hosts[host]?.waiters.count ?? 0 } }
-
     private func acquire(host: String, deadline: NIODeadline) async throws {
         let id: UInt64? = state.withLock { s in
             if s.hosts[host, default: Host()].inFlight < limit {
@@ -87,7 +80,7 @@ final class ConnectionLimiter: Sendable {
                     if Task.isCancelled { return CancellationError() }
                     if deadline <= .now() { return HTTPClientError.deadlineExceeded }
                     s.hosts[host, default: Host()].waiters.append(
-                        Waiter(id: id, host: host, deadline: deadline, continuation: continuation))
+                        Waiter(id: id, deadline: deadline, continuation: continuation))
                     if s.timerDeadline.map({ deadline < $0 }) ?? true { armTimer(&s, at: deadline) }
                     return nil
                 }

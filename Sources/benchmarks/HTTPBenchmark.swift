@@ -155,11 +155,11 @@ struct HTTPBenchmark: AsyncParsableCommand {
         }
     }
 
-    /// The same with aiohttp, in a python3 child (off the cooperative pool).
+    /// The same with aiohttp, in a python3 child.
     private func measurePython(url: String) async throws -> Round {
         let script = try PythonChild.script("aiohttp_bench.py")
         let arguments = [script, url, "--count", "\(count)", "--rounds", "\(rounds)"]
-        let output = try await toThread { try PythonChild.run(arguments) }
+        let output = try await PythonChild.run(arguments)
         guard let rate = PythonChild.result("requests_per_second", in: output) else {
             throw PythonChild.Failure(description: "no RESULT line from \(script)")
         }

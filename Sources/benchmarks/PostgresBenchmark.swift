@@ -97,7 +97,7 @@ struct PostgresBenchmark: AsyncParsableCommand {
             report("PostgresNIO pool of \(poolSize), concurrent (peak \(peak) in flight)", n, pooled)
 
             // 4. asyncpg, if python3 can import it (pip install asyncpg): the book's own driver.
-            let asyncpg = try await toThread { Self.runAsyncpg(url: db.url, n: n, size: poolSize, sql: sql) }
+            let asyncpg = await Self.runAsyncpg(url: db.url, n: n, size: poolSize, sql: sql)
             if let asyncpg {
                 print(String(format: "asyncpg, one connection, sequential awaits: %.0f queries/s", asyncpg.sequential))
                 print(String(format: "asyncpg pool of %d, gather: %.0f queries/s", poolSize, asyncpg.pooled))
@@ -117,7 +117,7 @@ struct PostgresBenchmark: AsyncParsableCommand {
 
     /// The same two asyncpg runs as the book's listing 5.8 (a pool of `size`,
     /// `async with pool.acquire()` + `fetchrow`, gathered), in a python3 child.
-    private static func runAsyncpg(url: String, n: Int, size: Int, sql: String) -> (sequential: Double, pooled: Double)? {
+    private static func runAsyncpg(url: String, n: Int, size: Int, sql: String) async -> (sequential: Double, pooled: Double)? {
         let script = """
             import asyncio, sys, time
             import asyncpg
@@ -139,7 +139,7 @@ struct PostgresBenchmark: AsyncParsableCommand {
                 print(f"{n / seq} {n / pooled}")
             asyncio.run(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]))
             """
-        guard let output = try? PythonChild.run(["-c", script, url, String(n), String(size), sql]) else { return nil }
+        guard let output = try? await PythonChild.run(["-c", script, url, String(n), String(size), sql]) else { return nil }
         let numbers = output.split(whereSeparator: \.isWhitespace).compactMap { Double($0) }
         guard numbers.count == 2 else { return nil }
         return (numbers[0], numbers[1])

@@ -1,4 +1,5 @@
 import Foundation
+import Parallelism
 
 #if canImport(Glibc)
 import Glibc
@@ -27,17 +28,23 @@ struct PythonChild {
     }
 
     /// Runs `python3 arguments…` to completion and returns its standard output.
+    ///
+    /// Through Parallelism's `runProgram`: both pipes are drained together (a
+    /// script that fills its stderr pipe cannot stall it) and the child is
+    /// reaped by its own pid, with default signal handling.
     /// - Throws: ``Failure`` if python3 cannot start or exits non-zero (with its stderr).
-    static func run(_ arguments: [String]) throws -> String {
-        let process = try start(arguments)
-        let out = process.standardOutputPipe.fileHandleForReading.readDataToEndOfFile()
-        let err = process.standardErrorPipe.fileHandleForReading.readDataToEndOfFile()
-        process.process.waitUntilExit()
-        guard process.process.terminationStatus == 0 else {
-            let reason = String(decoding: err, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
-            throw Failure(description: "python3 \(arguments.first ?? "") exited with \(process.process.terminationStatus): \(reason)")
+    static func run(_ arguments: [String]) async throws -> String {
+        let run: ProgramRun
+        do {
+            run = try await runProgram("/usr/bin/env", arguments: ["python3", "-u"] + arguments)
+        } catch {
+            throw Failure(description: "cannot start python3: \(error)")
         }
-        return String(decoding: out, as: UTF8.self)
+        guard run.termination == .exited(0) else {
+            let reason = run.standardError.split(separator: "\n").last.map(String.init) ?? ""
+            throw Failure(description: "python3 \(arguments.first ?? "") \(run.termination): \(reason)")
+        }
+        return run.standardOutput
     }
 
     /// The value of `key=` in the `RESULT` line of a script's output.

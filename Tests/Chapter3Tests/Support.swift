@@ -52,16 +52,20 @@ final class TestClient: @unchecked Sendable {
     func send(_ text: String) async throws { try await send(Array(text.utf8)) }
 
     func send(_ bytes: [UInt8]) async throws {
-        try await toThread { try self.timed("send") { try self.socket.sendAll(bytes) } }
+        try await blocking("send") { try self.socket.sendAll(bytes) }
     }
 
-    /// Turns the socket timeout (EAGAIN after 10 s) into an error that says
-    /// which operation of which client waited in vain.
-    private func timed<T>(_ operation: String, _ body: () throws -> T) throws -> T {
-        do {
-            return try body()
-        } catch SocketError.wouldBlock {
-            throw TestClientTimeout(operation: operation, localPort: localPort)
+    /// Runs a blocking socket operation on the blocking pool, turning the
+    /// socket timeout (EAGAIN after 10 s) into an error that says which
+    /// operation of which client waited in vain.
+    private func blocking<T: Sendable>(_ operation: String, _ body: @escaping @Sendable () throws -> T) async throws -> T {
+        let localPort = localPort
+        return try await toThread {
+            do {
+                return try body()
+            } catch SocketError.wouldBlock {
+                throw TestClientTimeout(operation: operation, localPort: localPort)
+            }
         }
     }
 
@@ -71,8 +75,8 @@ final class TestClient: @unchecked Sendable {
     }
 
     func readLineBytes() async throws -> [UInt8] {
-        try await toThread {
-            try self.timed("readLine") { try self.pending.withLock { buffer in
+        try await blocking("readLine") {
+            try self.pending.withLock { buffer in
                 while true {
                     if let nl = buffer.firstIndex(of: 10) {
                         defer { buffer.removeFirst(nl + 1) }
@@ -85,14 +89,14 @@ final class TestClient: @unchecked Sendable {
                     }
                     buffer += chunk
                 }
-            } }
+            }
         }
     }
 
     /// Reads exactly `count` bytes (fewer if EOF comes first).
     func read(_ count: Int) async throws -> [UInt8] {
-        try await toThread {
-            try self.timed("read(\(count))") { try self.pending.withLock { buffer in
+        try await blocking("read(\(count))") {
+            try self.pending.withLock { buffer in
                 while buffer.count < count {
                     let chunk = try self.socket.recv(maxBytes: min(1 << 20, max(1 << 16, count - buffer.count)))
                     if chunk.isEmpty { break }
@@ -101,19 +105,17 @@ final class TestClient: @unchecked Sendable {
                 let n = min(count, buffer.count)
                 defer { buffer.removeFirst(n) }
                 return Array(buffer[..<n])
-            } }
+            }
         }
     }
 
     /// True if the server closed the connection (EOF, or a reset) within 10 s.
     func readsEOF() async throws -> Bool {
-        try await toThread {
-            try self.timed("readsEOF") {
-                do {
-                    return try self.socket.recv(maxBytes: 1024).isEmpty
-                } catch SocketError.connectionReset {
-                    return true
-                }
+        try await blocking("readsEOF") {
+            do {
+                return try self.socket.recv(maxBytes: 1024).isEmpty
+            } catch SocketError.connectionReset {
+                return true
             }
         }
     }
