@@ -1,19 +1,25 @@
-// swift-tools-version: 6.1
+// swift-tools-version: 6.2
 //
 // The executable curriculum of "Python Concurrency with asyncio":
 // every listing of the book as a Swift Testing test, plus the book's apps.
 //
 // Library targets are organised by topic (they read as a library), test
 // targets by chapter (they read as the book). See README.md for the map.
+//
+// Linux only (epoll, /proc, glibc's posix_spawn extensions); Swift 6.2 or
+// newer: AsyncHTTPClient 1.37, Hummingbird 2.28, swift-service-lifecycle 2.13
+// and the other releases this is built against have 6.2 manifests.
 
 import PackageDescription
 
-/// Settings every target of ours shares: Swift 6 language mode, complete
-/// concurrency checking (the default in Swift 6 mode), and no warnings.
+/// Settings every Swift target of ours shares: Swift 6 language mode and
+/// complete concurrency checking (the default in Swift 6 mode). With
+/// `CURRICULUM_WARNINGS_AS_ERRORS=1` (`.ci/run` sets it) any warning in our
+/// own targets fails the build; dependencies are not affected.
 let strict: [SwiftSetting] = [
     .swiftLanguageMode(.v6),
     .enableUpcomingFeature("ExistentialAny"),
-]
+] + (Context.environment["CURRICULUM_WARNINGS_AS_ERRORS"] == "1" ? [.treatAllWarnings(as: .error)] : [])
 
 let nio: [Target.Dependency] = [
     .product(name: "NIOCore", package: "swift-nio"),
@@ -22,7 +28,6 @@ let nio: [Target.Dependency] = [
 
 let package = Package(
     name: "asyncio-curriculum",
-    platforms: [.macOS(.v15)],
     products: [
         .library(name: "AsyncPrimitives", targets: ["AsyncPrimitives"]),
         .library(name: "LocalServices", targets: ["LocalServices"]),
@@ -33,25 +38,38 @@ let package = Package(
         .executable(name: "benchmarks", targets: ["benchmarks"]),
     ],
     dependencies: [
-        // Lower bounds kept as low as the APIs we use allow, so that older
-        // toolchains can resolve older releases; see README "Toolchains".
-        .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
-        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.26.0"),
-        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
-        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
-        .package(url: "https://github.com/apple/swift-async-algorithms.git", from: "1.0.0"),
-        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.25.0"),
-        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
-        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.25.0"),
+        // Lower bounds: the releases this is developed and tested against.
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
+        // MARK: - Foundations: no NIO
+
+        /// The one C shim for Linux (compiled with _GNU_SOURCE): epoll,
+        /// pipe2, gettid, pthread_setname_np, posix_spawn extensions, wait macros.
+        .target(name: "CLinux"),
+        /// The small core every module shares: `Locked`, `Watched`, the
+        /// evidence recorders (`EventLog`, `Interval`, `MonotonicInstant`,
+        /// `CPUTime`), `Book` time and Duration conversions.
+        .target(name: "CurriculumCore", swiftSettings: strict),
+        /// The one OS-thread type: `spawnThread` → `JoinHandle` (kernel id,
+        /// join, async join, CPU time). Chapter 7's thread pool stands on it.
+        .target(name: "Threads", dependencies: ["CLinux", "CurriculumCore"], swiftSettings: strict),
+        /// The one child-process runner: `ChildProcess` (posix_spawn, pipes,
+        /// signals, an exit that cannot be missed). Chapter 6's process pool stands on it.
+        .target(name: "Processes", dependencies: ["CLinux", "CurriculumCore", "Threads"], swiftSettings: strict),
+
         // MARK: - Libraries (by topic)
 
         /// asyncio's toolbox: delay, timed, gather, asCompleted, wait,
         /// withTimeout, shield, Future, TaskHandle, toThread, LoopExecutor.
         .target(
             name: "AsyncPrimitives",
-            dependencies: nio + [.product(name: "Logging", package: "swift-log")],
+            dependencies: nio + ["CurriculumCore", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         /// Real local services for tests and apps: the HTTP stub, connect-
@@ -59,16 +77,16 @@ let package = Package(
         .target(
             name: "LocalServices",
             dependencies: nio + [
-                "AsyncPrimitives",
+                "CurriculumCore", "Processes", "Threads",
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
-        /// Chapter 1 and 6: threads, processes, CPU-bound work.
+        /// CPU-bound workloads and worker processes (chapters 1 and 6).
         .target(
             name: "Parallelism",
-            dependencies: ["AsyncPrimitives"],
+            dependencies: ["CurriculumCore", "Threads", "Processes"],
             swiftSettings: strict
         ),
         /// C shim over libcurl: curl_easy_setopt/getinfo are variadic, which
@@ -80,16 +98,14 @@ let package = Package(
         /// The blocking HTTP client (the `requests` library's role).
         .target(
             name: "BlockingHTTP",
-            dependencies: ["CCurl"],
+            dependencies: ["CCurl", "CurriculumCore"],
             swiftSettings: strict
         ),
-        /// <sys/epoll.h>, for listing 3.7's hand-written selector loop.
-        .target(name: "CEpoll"),
         /// The async HTTP layer on AsyncHTTPClient (aiohttp's role).
         .target(
             name: "WebClients",
             dependencies: nio + [
-                "AsyncPrimitives",
+                "CurriculumCore", "AsyncPrimitives",
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -100,10 +116,7 @@ let package = Package(
         .target(
             name: "SocketServers",
             dependencies: nio + [
-                "CEpoll",
-                "AsyncPrimitives",
-                "Parallelism",
-                .product(name: "NIOExtras", package: "swift-nio-extras"),
+                "CLinux", "CurriculumCore", "Threads", "AsyncPrimitives",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -120,7 +133,7 @@ let package = Package(
         .target(
             name: "ProductsDatabase",
             dependencies: nio + [
-                "AsyncPrimitives",
+                "CurriculumCore", "AsyncPrimitives",
                 "CLibPQ",
                 "LocalServices",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -133,7 +146,7 @@ let package = Package(
         .target(
             name: "FeedReader",
             dependencies: [
-                "AsyncPrimitives",
+                "CurriculumCore", "AsyncPrimitives",
                 "WebClients",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -146,7 +159,7 @@ let package = Package(
         .executableTarget(
             name: "curriculum-worker",
             dependencies: [
-                "Parallelism",
+                "CLinux", "CurriculumCore", "Threads", "Parallelism",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -154,7 +167,7 @@ let package = Package(
         .executableTarget(
             name: "echo-server",
             dependencies: [
-                "SocketServers",
+                "SocketServers", "Threads",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -179,6 +192,7 @@ let package = Package(
         .executableTarget(
             name: "benchmarks",
             dependencies: nio + [
+                "CurriculumCore", "Threads", "Processes",
                 "AsyncPrimitives", "LocalServices", "Parallelism", "WebClients",
                 "SocketServers", "ProductsDatabase", "FeedReader", "BlockingHTTP",
                 // Built alongside so `benchmarks fib` finds its child processes next to itself.
@@ -196,34 +210,40 @@ let package = Package(
         /// `.timing` tests run alone), tags, gates, interval checks.
         .target(
             name: "CurriculumTesting",
-            dependencies: ["AsyncPrimitives", "LocalServices", "Parallelism"],
+            dependencies: ["CurriculumCore", "AsyncPrimitives", "LocalServices", "Parallelism", "Processes", "Threads"],
+            swiftSettings: strict
+        ),
+        /// The foundations every chapter stands on: the child-process runner, the thread type.
+        .testTarget(
+            name: "FoundationsTests",
+            dependencies: ["CurriculumCore", "Threads", "Processes", "CurriculumTesting"],
             swiftSettings: strict
         ),
         /// The local services themselves: the stub's routes, counters and fixtures.
         .testTarget(
             name: "LocalServicesTests",
-            dependencies: ["CurriculumTesting", "LocalServices", "AsyncPrimitives", "BlockingHTTP", "Parallelism"],
+            dependencies: ["CurriculumCore", "Threads", "Processes", "CurriculumTesting", "LocalServices", "AsyncPrimitives", "BlockingHTTP", "Parallelism"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "Chapter1Tests",
-            dependencies: ["CurriculumTesting", "Parallelism", "BlockingHTTP", "LocalServices", "curriculum-worker"],
+            dependencies: ["CurriculumCore", "Threads", "Processes", "CurriculumTesting", "Parallelism", "BlockingHTTP", "LocalServices", "curriculum-worker"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "Chapter2Tests",
-            dependencies: ["CurriculumTesting", "AsyncPrimitives", "Parallelism", "BlockingHTTP", "LocalServices"],
+            dependencies: ["CurriculumCore", "Threads", "Processes", "CurriculumTesting", "AsyncPrimitives", "Parallelism", "BlockingHTTP", "LocalServices"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "Chapter3Tests",
-            dependencies: ["CurriculumTesting", "SocketServers", "Parallelism", "echo-server"] + nio,
+            dependencies: ["CurriculumCore", "Threads", "Processes", "CurriculumTesting", "SocketServers", "Parallelism", "echo-server"] + nio,
             swiftSettings: strict
         ),
         .testTarget(
             name: "Chapter4Tests",
             dependencies: [
-                "CurriculumTesting", "WebClients", "SocketServers", "LocalServices",
+                "CurriculumCore", "Threads", "Processes", "CurriculumTesting", "WebClients", "SocketServers", "LocalServices",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ] + nio,
             swiftSettings: strict
@@ -231,14 +251,14 @@ let package = Package(
         .testTarget(
             name: "Chapter5Tests",
             dependencies: [
-                "CurriculumTesting", "ProductsDatabase", "LocalServices",
+                "CurriculumCore", "Threads", "Processes", "CurriculumTesting", "ProductsDatabase", "LocalServices",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: strict
         ),
         .testTarget(
             name: "RSSReaderTests",
-            dependencies: ["CurriculumTesting", "FeedReader", "LocalServices", "Parallelism", "WebClients", "rssreader"],
+            dependencies: ["CurriculumCore", "Threads", "Processes", "CurriculumTesting", "FeedReader", "LocalServices", "Parallelism", "WebClients", "rssreader"],
             swiftSettings: strict
         ),
     ]

@@ -1,3 +1,4 @@
+import CurriculumCore
 /// Sleeps `n` book seconds and returns `n`: the book's `delay` coroutine
 /// (util/delay_functions.py), the stand-in for "some slow I/O".
 ///

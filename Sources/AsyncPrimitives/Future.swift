@@ -1,3 +1,4 @@
+import CurriculumCore
 
 /// Misuse of a ``Future``: reading it too early or completing it twice
 /// (asyncio's `InvalidStateError`).

@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOPosix
+import CurriculumCore
 
 /// Errors of ``LoopExecutor``.
 public enum LoopExecutorError: Error, Equatable, Sendable {

@@ -1,4 +1,5 @@
 import Logging
+import CurriculumCore
 
 /// What ``timed(_:sink:isolation:_:)`` reports.
 public enum TimingEvent: Sendable, Equatable {

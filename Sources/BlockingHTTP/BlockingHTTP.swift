@@ -1,4 +1,5 @@
 import CCurl
+import CurriculumCore
 
 /// A blocking HTTP client on libcurl: the role of Python's `requests` library.
 ///

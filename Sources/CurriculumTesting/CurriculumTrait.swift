@@ -1,5 +1,5 @@
-import AsyncPrimitives
 import Testing
+import CurriculumCore
 
 /// The trait every chapter suite carries: `@Suite("Chapter 2 · …", .curriculum)`.
 ///

@@ -1,5 +1,6 @@
 import Dispatch
 import AsyncPrimitives
+import CurriculumCore
 
 /// A one-shot gate: whoever `enter`s waits until someone `open`s it.
 ///

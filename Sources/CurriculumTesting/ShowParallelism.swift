@@ -1,5 +1,6 @@
 import Parallelism
 import Testing
+import CurriculumCore
 
 /// Repeats a parallelism experiment until one attempt shows the claim (at
 /// most `attempts` times); records an issue if none did on a quiet machine.

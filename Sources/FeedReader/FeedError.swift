@@ -1,6 +1,7 @@
-import AsyncPrimitives
 import Foundation
 import WebClients
+import AsyncPrimitives
+import CurriculumCore
 
 /// Why one feed could not be read. Every failure of the fetch phase is one of
 /// these, carried in a ``FeedFetchOutcome`` — never thrown out of the run.

@@ -1,6 +1,6 @@
-import AsyncPrimitives
 import Foundation
 import WebClients
+import CurriculumCore
 
 /// Everything a run needs: the URLs, the two concurrency windows, the two
 /// timeouts and the body limit.

@@ -1,10 +1,10 @@
-import AsyncPrimitives
 import Foundation
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CurriculumCore
 
 /// Prints one line per completion in both phases — `[3/6] <url> — 12
 /// entries`, `[5/14] 404 <url>` — the seed's `print(f"done {len(done)}

@@ -3,9 +3,10 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import AsyncPrimitives
 import Foundation
 import Synchronization
+import CurriculumCore
+import Processes
 
 /// Where a PostgreSQL server can be reached: host, port, credentials and the
 /// database to use for administration (`CREATE DATABASE …`).
@@ -204,18 +205,13 @@ public enum EmbeddedPostgres {
     }
 
     /// Runs `executable` to completion and returns what it printed, trimmed
-    /// (`nil` if it could not be started).
+    /// (`nil` if it could not be started). Blocking: used while looking the
+    /// binaries up, once per process.
     private static func standardOutput(of executable: String, _ arguments: [String]) -> String? {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: executable)
-        p.arguments = arguments
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        do { try p.run() } catch { return nil }
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard let child = try? ChildProcess.spawn(executable, arguments: arguments, standardError: .null) else {
+            return nil
+        }
+        return child.collectOutputBlocking().standardOutputText.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// The major version of the embedded binaries (`postgres --version`), if found.
@@ -256,24 +252,17 @@ public enum EmbeddedPostgres {
     /// process exit at the latest; call ``Server/stop()`` to stop it earlier.
     public static func start() async throws -> Server {
         guard let bindir = binDirectory() else { throw EmbeddedPostgresError.unavailable(unavailableMessage) }
-        return try await withCheckedThrowingContinuation { continuation in
-            let thread = Thread {
-                var lastError: any Error = EmbeddedPostgresError.startFailed("no attempt made")
-                // A port picked by binding port 0 could be taken before the server binds
-                // it: retry a few times with a fresh one.
-                for _ in 0..<3 {
-                    do {
-                        continuation.resume(returning: try Server.launch(bindir: bindir))
-                        return
-                    } catch {
-                        lastError = error
-                    }
-                }
-                continuation.resume(throwing: lastError)
+        var lastError: any Error = EmbeddedPostgresError.startFailed("no attempt made")
+        // A port picked by binding port 0 could be taken before the server binds
+        // it: retry a few times with a fresh one.
+        for _ in 0..<3 {
+            do {
+                return try await Server.launch(bindir: bindir)
+            } catch {
+                lastError = error
             }
-            thread.name = "EmbeddedPostgres.start"
-            thread.start()
         }
+        throw lastError
     }
 
     /// One running cluster and its supervisor process.
@@ -282,43 +271,27 @@ public enum EmbeddedPostgres {
         public let endpoint: PostgresEndpoint
         /// The cluster's temp directory (deleted when it stops).
         public let directory: String
-        private let supervisor: pid_t
-        private let lifeline: Locked<Int32>  // write end of the supervisor's stdin; -1 once closed
+        /// The supervisor; its standard input is the lifeline.
+        private let supervisor: ChildProcess
 
-        private init(endpoint: PostgresEndpoint, directory: String, supervisor: pid_t, lifeline: Int32) {
+        private init(endpoint: PostgresEndpoint, directory: String, supervisor: ChildProcess) {
             self.endpoint = endpoint
             self.directory = directory
             self.supervisor = supervisor
-            self.lifeline = Locked(lifeline)
         }
 
-        /// Stops the server and waits (blocking, at most ~10 s) until the
+        /// Stops the server and waits (blocking, at most 10 s) until the
         /// supervisor has shut it down and removed its directory. Idempotent.
         public func stopBlocking() {
-            let fd = lifeline.withLock { fd -> Int32 in
-                defer { fd = -1 }
-                return fd
-            }
-            guard fd >= 0 else { return }
-            close(fd)
-            var status: Int32 = 0
-            for _ in 0..<1000 {
-                let r = waitpid(supervisor, &status, WNOHANG)
-                if r == supervisor || (r < 0 && errno != EINTR) { return }
-                usleep(10_000)
-            }
+            supervisor.standardInput?.close()
+            supervisor.waitForExit(timeout: .seconds(10))
         }
 
         /// Stops the server (see ``stopBlocking()``) without blocking the
         /// cooperative pool.
         public func stop() async {
-            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-                let t = Thread {
-                    self.stopBlocking()
-                    c.resume()
-                }
-                t.start()
-            }
+            supervisor.standardInput?.close()
+            _ = try? await supervisor.termination
         }
 
         // MARK: Launch
@@ -367,7 +340,7 @@ public enum EmbeddedPostgres {
             stop
             """#
 
-        fileprivate static func launch(bindir: String) throws -> Server {
+        fileprivate static func launch(bindir: String) async throws -> Server {
             let port = try freeLoopbackPort()
             var argv: [String] = []
             let isRoot = geteuid() == 0
@@ -386,58 +359,23 @@ public enum EmbeddedPostgres {
             }
             argv += ["/bin/sh", "-c", supervisorScript, "embedded-postgres", bindir, String(port), base, password]
 
-            // stdin: the lifeline. stdout+stderr: progress lines. Both close-on-exec on
-            // our side so that no other child process of ours inherits them.
-            var lifelinePipe: [Int32] = [0, 0]
-            var progressPipe: [Int32] = [0, 0]
-            // (socketpair rather than pipe2, which Glibc's module does not export: it sets
-            // close-on-exec atomically, so a concurrent fork elsewhere cannot inherit them.)
-            let kind = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
-            guard socketpair(AF_UNIX, kind, 0, &lifelinePipe) == 0 else {
-                throw EmbeddedPostgresError.startFailed("socketpair failed")
-            }
-            guard socketpair(AF_UNIX, kind, 0, &progressPipe) == 0 else {
-                close(lifelinePipe[0]); close(lifelinePipe[1])
-                throw EmbeddedPostgresError.startFailed("socketpair failed")
-            }
-            var actions = posix_spawn_file_actions_t()
-            posix_spawn_file_actions_init(&actions)
-            defer { posix_spawn_file_actions_destroy(&actions) }
-            posix_spawn_file_actions_adddup2(&actions, lifelinePipe[0], 0)
-            posix_spawn_file_actions_adddup2(&actions, progressPipe[1], 1)
-            posix_spawn_file_actions_adddup2(&actions, progressPipe[1], 2)
-
-            let cArgs = argv.map { strdup($0) }
-            defer { cArgs.forEach { free($0) } }
-            var pid: pid_t = 0
-            let rc = (cArgs + [nil]).withUnsafeBufferPointer { buf in
-                posix_spawn(&pid, argv[0], &actions, nil, UnsafeMutablePointer(mutating: buf.baseAddress!), environ)
-            }
-            close(lifelinePipe[0])
-            close(progressPipe[1])
-            guard rc == 0 else {
-                close(lifelinePipe[1]); close(progressPipe[0])
-                throw EmbeddedPostgresError.startFailed("posix_spawn \(argv[0]) failed: \(String(cString: strerror(rc)))")
+            // stdin: the lifeline (only this process holds its write end).
+            // stdout+stderr: progress lines.
+            let child: ChildProcess
+            do {
+                child = try ChildProcess.spawn(
+                    argv[0], arguments: Array(argv.dropFirst()),
+                    standardInput: .pipe, standardOutput: .pipe, standardError: .standardOutput)
+            } catch {
+                throw EmbeddedPostgresError.startFailed("\(error)")
             }
             registerAtExit()
 
             // Read progress lines until "ready" or failure (EOF).
-            let reader = FileHandle(fileDescriptor: progressPipe[0], closeOnDealloc: true)
-            var buffer = Data()
             var directory = ""
             var transcript: [String] = []
-            while true {
-                let chunk = reader.availableData
-                if chunk.isEmpty {  // EOF: the supervisor exited without "ready"
-                    close(lifelinePipe[1])
-                    var status: Int32 = 0
-                    waitpid(pid, &status, 0)
-                    throw EmbeddedPostgresError.startFailed(transcript.joined(separator: " | "))
-                }
-                buffer.append(chunk)
-                while let nl = buffer.firstIndex(of: UInt8(ascii: "\n")) {
-                    let line = String(decoding: buffer[buffer.startIndex..<nl], as: UTF8.self)
-                    buffer.removeSubrange(buffer.startIndex...nl)
+            do {
+                for try await line in child.standardOutput!.lines() {
                     transcript.append(line)
                     if line.hasPrefix("dir ") { directory = String(line.dropFirst(4)) }
                     if line == "ready" {
@@ -445,12 +383,18 @@ public enum EmbeddedPostgres {
                             endpoint: PostgresEndpoint(
                                 host: "127.0.0.1", port: port, username: "postgres", password: password,
                                 database: "postgres", isEmbedded: true),
-                            directory: directory, supervisor: pid, lifeline: lifelinePipe[1])
+                            directory: directory, supervisor: child)
                         running.withLock { $0.append(server) }
                         return server
                     }
                 }
+            } catch {
+                transcript.append("\(error)")
             }
+            // EOF: the supervisor exited without "ready".
+            child.standardInput?.close()
+            _ = try? await child.termination
+            throw EmbeddedPostgresError.startFailed(transcript.joined(separator: " | "))
         }
 
         private static func registerAtExit() {
@@ -463,7 +407,7 @@ public enum EmbeddedPostgres {
 
         /// Binds 127.0.0.1:0, reads the port the kernel chose, and releases it.
         private static func freeLoopbackPort() throws -> Int {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
             guard fd >= 0 else { throw EmbeddedPostgresError.startFailed("socket() failed") }
             defer { close(fd) }
             var addr = sockaddr_in()

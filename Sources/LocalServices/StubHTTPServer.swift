@@ -1,8 +1,8 @@
-import AsyncPrimitives
 import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import CurriculumCore
 
 
 /// A real HTTP/1.1 server on 127.0.0.1 that stands in for every internet

@@ -1,3 +1,4 @@
+import CurriculumCore
 /// The book's deliberately naive recursive Fibonacci (listing 1.5), with the
 /// book's indexing: `fib(1) == 0`, `fib(2) == 1`, `fib(40) == 63_245_986`.
 ///

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Threads
 
 /// What a process can say about itself: the facts listing 1.2 prints
 /// (`os.getpid()`, `threading.active_count()`, `threading.current_thread().name`).
@@ -30,7 +31,7 @@ public struct ProcessReport: Sendable, Equatable, CustomStringConvertible {
     /// the task at that moment.
     public static func current() -> ProcessReport {
         let pid = getpid()
-        let tid = Parallelism.currentThreadID()
+        let tid = Threads.currentThreadID()
         return ProcessReport(
             pid: pid,
             parentPID: getppid(),

@@ -1,10 +1,10 @@
-import AsyncPrimitives
 import Foundation
 import LocalServices
 import Logging
 import NIOCore
 import PostgresNIO
 import Synchronization
+import CurriculumCore
 
 /// The chapter's database helpers: connecting, the server version, the
 /// product query. A namespace (asyncpg's module-level functions).

@@ -1,6 +1,6 @@
-import AsyncPrimitives
 import PostgresNIO
 import Synchronization
+import CurriculumCore
 
 /// What a cursor has done so far.
 public struct CursorStats: Sendable, Hashable {

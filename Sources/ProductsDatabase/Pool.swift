@@ -1,6 +1,6 @@
-import AsyncPrimitives
 import LocalServices
 import PostgresNIO
+import CurriculumCore
 
 /// Counts connections in use right now and the peak since the last reset:
 /// the evidence that a pool runs queries at once, and never more than its size.

@@ -1,5 +1,5 @@
-import AsyncPrimitives
 import PostgresNIO
+import CurriculumCore
 
 /// A row of the `brand` table.
 public struct Brand: Sendable, Hashable {

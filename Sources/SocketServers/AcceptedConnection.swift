@@ -1,5 +1,5 @@
-import AsyncPrimitives
 import NIOCore
+import CurriculumCore
 
 /// The stream of connections a TCP listener accepts, each a
 /// ``NIOAsyncChannel`` of raw bytes: the `inbound` that

@@ -1,9 +1,11 @@
-import AsyncPrimitives
 import Logging
 import NIOCore
 import NIOPosix
 import Parallelism
 import ServiceLifecycle
+import AsyncPrimitives
+import CurriculumCore
+import Threads
 
 /// Listings 3.8 and 3.10: the echo server on SwiftNIO and structured concurrency.
 ///

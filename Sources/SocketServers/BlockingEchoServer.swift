@@ -1,7 +1,8 @@
-import AsyncPrimitives
 import Glibc
 import Logging
 import Synchronization
+import CurriculumCore
+import Threads
 
 /// The blocking echo servers of listings 3.1–3.3, on one dedicated thread.
 ///
@@ -16,7 +17,7 @@ import Synchronization
 /// Events go to ``log``: `listening`, `accept(<peer port>)`,
 /// `echo(<peer port>: <line without CRLF>)`, `closed(<peer port>)`.
 ///
-/// Concurrency: the server runs on its own ``DedicatedThread`` (never the
+/// Concurrency: the server runs on its own thread (``Threads/spawnThread(name:stackSize:body:)``) (never the
 /// cooperative pool); ``stop()`` may be called from anywhere: it shuts every
 /// socket down (waking the blocked syscall) and joins the thread. Task
 /// cancellation alone cannot stop a thread blocked in `accept()`.
@@ -34,7 +35,7 @@ public final class BlockingEchoServer: Sendable {
     /// The ordered evidence of what the server did.
     public let log: EventLog
     private let switch_: ShutdownSwitch
-    private let thread: DedicatedThread
+    private let thread: JoinHandle<Void>
 
     /// Binds `host:port` (port 0: any free port), listens, and starts serving.
     public init(mode: Mode, host: String = "127.0.0.1", port: Int = 0, log: EventLog = EventLog(),
@@ -49,7 +50,7 @@ public final class BlockingEchoServer: Sendable {
         // The thread takes over the listening socket's descriptor: it owns it
         // from now on and closes it when it returns.
         let fd = listener.releaseDescriptor()
-        thread = DedicatedThread(name: "blocking-echo") {
+        thread = spawnThread(name: "blocking-echo", stackSize: 1 << 20) {
             let listener = Socket(adopting: fd)
             switch mode {
             case .oneClientAtATime:
@@ -63,7 +64,7 @@ public final class BlockingEchoServer: Sendable {
     }
 
     /// The serving thread (for CPU time and thread id evidence).
-    public var serverThread: DedicatedThread { thread }
+    public var serverThread: JoinHandle<Void> { thread }
 
     /// Stops the server: shuts down the listener and every client socket from
     /// this thread (waking the blocked `accept`/`recv`), then waits for the

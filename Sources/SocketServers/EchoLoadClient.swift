@@ -1,6 +1,6 @@
 import NIOCore
 import NIOPosix
-import AsyncPrimitives
+import CurriculumCore
 
 /// A load generator for echo servers: `connections` clients on loopback, each
 /// doing `roundTrips` round trips of a `messageSize`-byte line (send, wait for

@@ -1,7 +1,8 @@
-import AsyncPrimitives
 import Glibc
 import Logging
 import Synchronization
+import CurriculumCore
+import Threads
 
 /// Listing 3.5: the blocking server with `setblocking(False)` sprinkled on,
 /// and nothing else changed. It exists to fail.
@@ -43,7 +44,7 @@ public struct NaiveNonBlockingServer: ~Copyable {
 /// ignored, in an endless loop that never waits.
 ///
 /// It serves several clients, but the thread spins: it burns a whole core
-/// even when nobody talks to it (compare ``DedicatedThread/cpuTime`` with
+/// even when nobody talks to it (compare ``Threads/JoinHandle/cpuTime`` with
 /// ``SelectorEchoServer``'s).
 ///
 /// Faithful to the book in one more way, on purpose: each pass reads a
@@ -55,7 +56,7 @@ public struct NaiveNonBlockingServer: ~Copyable {
 /// Unlike the book, a client that disconnected is removed (the book's loop
 /// would keep reading EOF from it forever).
 ///
-/// Concurrency: runs on its own ``DedicatedThread``; ``stop()`` from
+/// Concurrency: runs on its own thread (``Threads/spawnThread(name:stackSize:body:)``); ``stop()`` from
 /// anywhere sets a flag the loop checks on every pass, then joins.
 public final class BusyPollingEchoServer: Sendable {
     /// The bound port.
@@ -64,7 +65,7 @@ public final class BusyPollingEchoServer: Sendable {
     public let log: EventLog
     private let registry = ShutdownSwitch()
     private let counter = PassCounter()
-    private let thread: DedicatedThread
+    private let thread: JoinHandle<Void>
 
     /// Binds `host:port` and starts spinning.
     public init(host: String = "127.0.0.1", port: Int = 0, log: EventLog = EventLog()) throws {
@@ -74,15 +75,15 @@ public final class BusyPollingEchoServer: Sendable {
         let fd = listener.releaseDescriptor()
         let registry = self.registry
         let counter = self.counter
-        thread = DedicatedThread(name: "busy-echo") {
+        thread = spawnThread(name: "busy-echo", stackSize: 1 << 20) {
             let listener = Socket(adopting: fd)
             Self.spin(listener, registry: registry, counter: counter, log: log)
             listener.close()
         }
     }
 
-    /// The spinning thread (its ``DedicatedThread/cpuTime`` is the cost).
-    public var serverThread: DedicatedThread { thread }
+    /// The spinning thread (its ``Threads/JoinHandle/cpuTime`` is the cost).
+    public var serverThread: JoinHandle<Void> { thread }
 
     /// How many times the loop has gone round (each pass: one `accept` and
     /// one `recv` per client, whatever happens). Millions while idle.

@@ -1,8 +1,9 @@
-import AsyncPrimitives
 import Glibc
-import CEpoll  // <sys/epoll.h>, which Glibc's module map does not export
+import CLinux  // <sys/epoll.h>, which Glibc's module map does not export
 import Logging
 import Synchronization
+import CurriculumCore
+import Threads
 
 /// Listing 3.7: an echo server for many clients on one thread, driven by
 /// the kernel's readiness notifications (`epoll` on Linux, the
@@ -31,7 +32,7 @@ import Synchronization
 /// `accept(<port>)`, `echo(<port>: <line or size>)`, `error(<port>: <why>)`,
 /// `closed(<port>)`.
 ///
-/// Concurrency: the loop runs on its own ``DedicatedThread``. ``stop()``
+/// Concurrency: the loop runs on its own thread (``Threads/spawnThread(name:stackSize:body:)``). ``stop()``
 /// (from anywhere) wakes it through a pipe registered with the same
 /// `epoll` instance, then joins it; all sockets close.
 public final class SelectorEchoServer: Sendable {
@@ -46,7 +47,7 @@ public final class SelectorEchoServer: Sendable {
         /// The most bytes ever waiting in one client's buffers.
         public var peakBufferedBytes = 0
         /// Every thread that handled an event (one, by design).
-        public var handlerThreads: Set<UInt> = []
+        public var handlerThreads: Set<pid_t> = []
     }
 
     /// The bound port.
@@ -55,7 +56,7 @@ public final class SelectorEchoServer: Sendable {
     public let log: EventLog?
     private let shared: SelectorShared
     private let wakeWrite: Int32
-    private let thread: DedicatedThread
+    private let thread: JoinHandle<Void>
 
     /// Binds `host:port`, registers the listener and starts the loop.
     /// - Parameters:
@@ -92,7 +93,7 @@ public final class SelectorEchoServer: Sendable {
         let listenFD = listener.releaseDescriptor()
         let wakeRead = pipeFDs[0]
         log?.record("listening")
-        thread = DedicatedThread(name: "selector-echo") {
+        thread = spawnThread(name: "selector-echo", stackSize: 1 << 20) {
             let loop = SelectorLoop(
                 epfd: epfd, listener: Socket(adopting: listenFD), wakeRead: wakeRead, config: config, shared: shared)
             loop.run()
@@ -108,8 +109,8 @@ public final class SelectorEchoServer: Sendable {
     /// Clients currently registered with the selector.
     public var registeredCount: Int { stats.registered }
 
-    /// The loop's thread (its ``DedicatedThread/cpuTime`` is the idle cost).
-    public var serverThread: DedicatedThread { thread }
+    /// The loop's thread (its ``Threads/JoinHandle/cpuTime`` is the idle cost).
+    public var serverThread: JoinHandle<Void> { thread }
 
     /// Wakes the loop, which closes every socket and returns; waits for it.
     /// Idempotent.
@@ -200,7 +201,7 @@ final class SelectorLoop {
     /// `while True: events = selector.select(timeout=…); for key, mask in events: …`
     func run() {
         var events = [epoll_event](repeating: epoll_event(), count: 256)
-        let me = UInt(pthread_self())
+        let me = currentThreadID()
         while true {
             let n = epoll_wait(epfd, &events, Int32(events.count), config.timeoutMs)
             if n < 0 {

@@ -1,5 +1,5 @@
 import Glibc
-import AsyncPrimitives
+import CurriculumCore
 
 /// Stops a server thread that is blocked in a syscall.
 ///

@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import NIOCore
+import CurriculumCore
 
 /// A TCP socket that owns its file descriptor: Python's `socket.socket`.
 ///
@@ -14,7 +15,7 @@ import NIOCore
 ///
 /// Every call is a plain POSIX syscall on the calling thread: in blocking
 /// mode `accept`/`recv` park the thread, so run them on a dedicated thread
-/// (``DedicatedThread``), never on Swift's cooperative pool. Sends use
+/// (``Threads/spawnThread(name:stackSize:body:)``), never on Swift's cooperative pool. Sends use
 /// `MSG_NOSIGNAL`: CPython ignores `SIGPIPE` at start-up, a Swift process
 /// would be killed by it when writing to a closed peer.
 ///

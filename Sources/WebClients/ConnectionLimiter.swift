@@ -1,6 +1,6 @@
 import AsyncHTTPClient
-import AsyncPrimitives
 import NIOCore
+import CurriculumCore
 
 /// At most `limit` requests in flight per host; the others wait their turn
 /// here, first come first served — aiohttp's `TCPConnector(limit=…)`, which

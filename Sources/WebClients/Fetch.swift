@@ -1,7 +1,8 @@
 import AsyncHTTPClient
-import AsyncPrimitives
 import NIOCore
 import NIOHTTP1
+import AsyncPrimitives
+import CurriculumCore
 
 /// A complete HTTP response: status, headers and the whole body.
 ///

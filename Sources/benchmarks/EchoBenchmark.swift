@@ -4,6 +4,8 @@ import NIOCore
 import NIOPosix
 import Parallelism
 import SocketServers
+import CurriculumCore
+import Threads
 
 /// `swift run -c release benchmarks echo [--connections 50] [--round-trips 2000]`:
 /// chapter 3's echo servers under the same load, and the book's asyncio server.
@@ -80,7 +82,7 @@ struct EchoBenchmark: AsyncParsableCommand {
                 await server.stop()
             case "selector":
                 let server = try SelectorEchoServer()
-                let tid = server.serverThread.kernelThreadID
+                let tid = server.serverThread.threadID
                 measured = try await measure(server.port, clientGroup, clientThread) { CPUSplit.thread(tid) }
                 await server.stop()
             case "async":
@@ -111,7 +113,7 @@ struct EchoBenchmark: AsyncParsableCommand {
                     print("asyncio      not measured: \(error)")
                     continue
                 }
-                let pid = child.process.processIdentifier
+                let pid = child.process.pid
                 defer { child.stop() }
                 measured = try await measure(port, clientGroup, clientThread) { CPUSplit.process(pid) }
             case "external":

@@ -3,6 +3,8 @@ import Parallelism
 #if canImport(Glibc)
 import Glibc
 #endif
+import CurriculumCore
+import Threads
 
 /// `swift run -c release benchmarks fib [--n 40]`: listings 1.5, 1.6 and 1.6a.
 ///

@@ -1,10 +1,11 @@
 import ArgumentParser
-import AsyncPrimitives
 import Foundation
 import LocalServices
 import NIOPosix
 import Parallelism
 import WebClients
+import AsyncPrimitives
+import CurriculumCore
 
 /// `swift run -c release benchmarks http [--count N]`: N concurrent GETs
 /// through `WebClients` (AsyncHTTPClient, a 100-connection limit like

@@ -1,9 +1,10 @@
 import ArgumentParser
-import AsyncPrimitives
 import Foundation
 import LocalServices
 import PostgresNIO
 import ProductsDatabase
+import AsyncPrimitives
+import CurriculumCore
 
 /// `swift run -c release benchmarks postgres [--queries 10000] [--pool-size 6]`:
 /// chapter 5's claim that a pool of connections queried concurrently beats one

@@ -1,9 +1,9 @@
 import Foundation
-import Parallelism
 
 #if canImport(Glibc)
 import Glibc
 #endif
+import Processes
 
 /// A python3 script of `Scripts/` run as a child of a benchmark: the book's
 /// Python side of a comparison, measured on the same machine, same moment.
@@ -29,22 +29,22 @@ struct PythonChild {
 
     /// Runs `python3 arguments…` to completion and returns its standard output.
     ///
-    /// Through Parallelism's `runProgram`: both pipes are drained together (a
-    /// script that fills its stderr pipe cannot stall it) and the child is
-    /// reaped by its own pid, with default signal handling.
+    /// Through the package's child-process runner (`Processes.runProgram`):
+    /// both pipes are drained together (a script that fills its stderr pipe
+    /// cannot stall it) and the child is reaped by its own pid.
     /// - Throws: ``Failure`` if python3 cannot start or exits non-zero (with its stderr).
     static func run(_ arguments: [String]) async throws -> String {
-        let run: ProgramRun
+        let run: CollectedOutput
         do {
-            run = try await runProgram("/usr/bin/env", arguments: ["python3", "-u"] + arguments)
+            run = try await runProgram("/usr/bin/env", arguments: ["python3", "-u"] + arguments).output
         } catch {
             throw Failure(description: "cannot start python3: \(error)")
         }
-        guard run.termination == .exited(0) else {
-            let reason = run.standardError.split(separator: "\n").last.map(String.init) ?? ""
+        guard run.termination.succeeded else {
+            let reason = run.standardErrorText.split(separator: "\n").last.map(String.init) ?? ""
             throw Failure(description: "python3 \(arguments.first ?? "") \(run.termination): \(reason)")
         }
-        return run.standardOutput
+        return run.standardOutputText
     }
 
     /// The value of `key=` in the `RESULT` line of a script's output.
@@ -56,38 +56,33 @@ struct PythonChild {
         return nil
     }
 
-    let process: Process
-    let standardOutputPipe: Pipe
-    let standardErrorPipe: Pipe
+    let process: ChildProcess
 
-    /// Starts `python3 arguments…` (unbuffered) without waiting for it.
+    /// Starts `python3 arguments…` (unbuffered) without waiting for it; its
+    /// standard error goes to ours.
     static func start(_ arguments: [String]) throws -> PythonChild {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-u"] + arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        do { try process.run() } catch { throw Failure(description: "cannot start python3: \(error)") }
-        return PythonChild(process: process, standardOutputPipe: out, standardErrorPipe: err)
+        do {
+            let child = try ChildProcess.spawn(
+                "/usr/bin/env", arguments: ["python3", "-u"] + arguments, standardError: .inherit)
+            return PythonChild(process: child)
+        } catch {
+            throw Failure(description: "cannot start python3: \(error)")
+        }
     }
 
-    /// Reads the child's standard output up to the first newline.
+    /// Reads the child's standard output up to the first newline (blocking).
     func firstLine() -> String? {
         var bytes: [UInt8] = []
-        let handle = standardOutputPipe.fileHandleForReading
-        while let chunk = try? handle.read(upToCount: 1), let byte = chunk.first {
+        while let chunk = try? process.standardOutput?.read(exactly: 1), let byte = chunk.first {
             if byte == UInt8(ascii: "\n") { return String(decoding: bytes, as: UTF8.self) }
             bytes.append(byte)
         }
         return nil
     }
 
-    /// Stops the child and reaps it. SIGKILL, because a child spawned from a
-    /// thread of Swift's pool inherits its blocked signals (SIGTERM and
-    /// SIGINT among them) and would ignore a polite request.
+    /// Stops the child (SIGKILL: a script owes us no clean exit) and reaps it.
     func stop() {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        process.kill()
+        _ = process.waitForExit()
     }
 }

@@ -1,9 +1,10 @@
 import ArgumentParser
-import AsyncPrimitives
 import FeedReader
 import Foundation
 import LocalServices
 import WebClients
+import AsyncPrimitives
+import CurriculumCore
 
 /// `swift run -c release benchmarks rss`: the RSS reader against the local
 /// stub at scale — 200 generated feeds × 20 entries, every feed and every

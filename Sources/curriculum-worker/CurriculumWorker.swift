@@ -5,6 +5,8 @@ import Parallelism
 #if canImport(Glibc)
 import Glibc
 #endif
+import CurriculumCore
+import Threads
 
 /// The worker's command line. Each subcommand is one `WorkerJob`; a later
 /// chapter adds a job by adding a subcommand here and a `WorkerJob` factory

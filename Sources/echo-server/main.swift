@@ -14,6 +14,7 @@ import Logging
 import ServiceLifecycle
 import SocketServers
 import UnixSignals
+import Threads
 
 /// Writes one line to stdout at once (no stdio buffering: the tests read it
 /// through a pipe, where stdio would hold it back).
@@ -27,7 +28,7 @@ func say(_ text: String) {
 /// (even by SIGKILL) the pipe closes and no orphaned server is left behind.
 func exitWhenStdinCloses(_ enabled: Bool) {
     guard enabled else { return }
-    _ = DedicatedThread(name: "stdin-watch") {
+    _ = spawnThread(name: "stdin-watch", stackSize: 1 << 20) {
         var byte: UInt8 = 0
         while read(0, &byte, 1) > 0 {}
         Glibc.exit(3)

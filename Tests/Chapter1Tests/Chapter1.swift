@@ -1,4 +1,3 @@
-import AsyncPrimitives
 import BlockingHTTP
 import CurriculumTesting
 import Foundation
@@ -6,6 +5,9 @@ import LocalServices
 import Parallelism
 import Synchronization
 import Testing
+import AsyncPrimitives
+import CurriculumCore
+import Threads
 
 /// Chapter 1 of *Python Concurrency with asyncio*: processes, threads, the GIL,
 /// and why blocking I/O wants concurrency. Run with `swift test --filter 'Chapter1/'`.

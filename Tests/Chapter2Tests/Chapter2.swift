@@ -1,9 +1,11 @@
-import AsyncPrimitives
 import BlockingHTTP
 import CurriculumTesting
 import LocalServices
 import Parallelism
 import Testing
+import AsyncPrimitives
+import CurriculumCore
+import Threads
 
 /// Chapter 2 · asyncio basics: coroutines, tasks, cancellation, timeouts,
 /// futures, and what blocking does to an event loop.

@@ -1,4 +1,3 @@
-import AsyncPrimitives
 import CurriculumTesting
 import Foundation
 import Glibc
@@ -7,6 +6,10 @@ import NIOPosix
 import Parallelism
 import SocketServers
 import Testing
+import AsyncPrimitives
+import CurriculumCore
+import Processes
+import Threads
 
 /// Chapter 3: sockets, the blocking, busy, selector and asyncio echo servers,
 /// signals and graceful shutdown. Every server binds 127.0.0.1 port 0.
@@ -22,7 +25,7 @@ struct Chapter3 {
         let log = EventLog()
         let port = Locked(0)
         let peer = Locked<SocketAddress?>(nil)
-        let server = DedicatedThread(name: "listing3_1") {
+        let server = spawnThread(name: "listing3_1", stackSize: 1 << 20) {
             do {
                 let listener = try TCPListener(port: 0)  // socket, SO_REUSEADDR, bind, listen
                 port.set(listener.port)
@@ -54,7 +57,7 @@ struct Chapter3 {
         let log = EventLog()
         let port = Locked(0)
         let writeError = Locked<SocketError?>(nil)
-        let server = DedicatedThread(name: "listing3_2") {
+        let server = spawnThread(name: "listing3_2", stackSize: 1 << 20) {
             do {
                 let listener = try TCPListener(port: 0)
                 port.set(listener.port)
@@ -223,7 +226,7 @@ struct Chapter3 {
         for (i, client) in clients.enumerated() {
             for round in 0..<5 { #expect(try await client.readLine() == "client \(i) line \(round)\n") }
         }
-        #expect(server.stats.handlerThreads == [server.serverThread.tid])  // one thread handled every event
+        #expect(server.stats.handlerThreads == [server.serverThread.threadID])  // one thread handled every event
         #expect(server.registeredCount == 20)
 
         // A client leaves: the server unregisters and closes it.

@@ -1,10 +1,13 @@
-import AsyncPrimitives
 import Foundation
 import Glibc
 import NIOCore
 import NIOPosix
 import SocketServers
 import Testing
+import AsyncPrimitives
+import CurriculumCore
+import Processes
+import Threads
 
 // Test support for chapter 3: a blocking loopback client that never blocks the
 // cooperative pool, the servers in scoped helpers, and a child-process driver
@@ -247,79 +250,42 @@ extension EventLog {
 
 // MARK: - Child processes
 
-/// The package's `echo-server` executable, built next to the test bundle.
-func echoServerExecutable() throws -> URL {
-    var candidates: [URL] = []
-    let argv0 = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-    candidates.append(argv0.deletingLastPathComponent().appendingPathComponent("echo-server"))
-    candidates.append(Bundle.main.bundleURL.appendingPathComponent("echo-server"))
-    candidates.append(Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("echo-server"))
-    var dir = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
-    for _ in 0..<4 {
-        candidates.append(dir.appendingPathComponent(".build/debug/echo-server"))
-        dir.deleteLastPathComponent()
-    }
-    guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
-        throw ChildProcessError.executableNotFound(candidates.map(\.path))
-    }
-    return found
-}
-
-enum ChildProcessError: Error {
-    case executableNotFound([String])
-    case noPort(String)
-}
-
 /// A running `echo-server` child: its stdout and stderr lines recorded as
 /// events (`out: <line>`, `err: <line>`), its exit as `exit(<status>)`.
-/// Killed (SIGKILL) on `close()` if still running, so no test leaks it.
+/// Killed (SIGKILL) on `kill()` if still running, so no test leaks it.
+///
+/// On the package's one child-process runner (`Processes.ChildProcess`): the
+/// exit is the runner's own `waitpid` of this pid, never a termination handler.
 final class ChildProcess: Sendable {
     let events = EventLog()
-    private let process: Process
-    /// Our end of the child's stdin: the child (run with `--exit-with-parent`)
-    /// exits when it closes, i.e. when this test process dies.
-    private let stdin: Pipe
-    let pid: Int32
-    let exitStatus = Locked<Int32?>(nil)
+    private let process: Processes.ChildProcess
+    var pid: Int32 { process.pid }
 
     init(_ arguments: [String]) throws {
-        let p = Process()
-        p.executableURL = try echoServerExecutable()
-        p.arguments = arguments + ["--exit-with-parent"]
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        let input = Pipe()
-        p.standardInput = input
-        stdin = input
-        let events = self.events
-        let exitStatus = self.exitStatus
-        p.terminationHandler = { proc in
-            exitStatus.set(proc.terminationStatus)
-            events.record("exit(\(proc.terminationStatus))")
+        // stdin is a pipe only this process writes: the child (run with
+        // `--exit-with-parent`) exits when it closes, i.e. when this test process dies.
+        process = try Processes.ChildProcess.spawn(
+            try SiblingExecutable.locate("echo-server"), arguments: arguments + ["--exit-with-parent"],
+            standardInput: .pipe)
+        let events = self.events, process = self.process
+        let out = process.standardOutput!.lines(), err = process.standardError!.lines()
+        Task {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { do { for try await line in out { events.record("out: " + line) } } catch {} }
+                group.addTask { do { for try await line in err { events.record("err: " + line) } } catch {} }
+            }
+            // Both pipes ended: the child exited (or closed them); record the exit after its last line.
+            if let status = try? await process.termination {
+                events.record("exit(\(Self.status(status)))")
+            }
         }
-        try p.run()
-        pid = p.processIdentifier
-        process = p
-        Self.pump(out.fileHandleForReading.fileDescriptor, prefix: "out: ", into: events)
-        Self.pump(err.fileHandleForReading.fileDescriptor, prefix: "err: ", into: events)
     }
 
-    /// Reads lines from `fd` on a thread until EOF.
-    private static func pump(_ fd: Int32, prefix: String, into events: EventLog) {
-        _ = DedicatedThread(name: "child-pipe") {
-            var pending: [UInt8] = []
-            var buffer = [UInt8](repeating: 0, count: 4096)
-            while true {
-                let n = Glibc.read(fd, &buffer, buffer.count)
-                if n <= 0 { break }
-                pending += buffer[..<n]
-                while let nl = pending.firstIndex(of: 10) {
-                    events.record(prefix + String(decoding: pending[..<nl], as: UTF8.self))
-                    pending.removeFirst(nl + 1)
-                }
-            }
-            if !pending.isEmpty { events.record(prefix + String(decoding: pending, as: UTF8.self)) }
+    /// The exit status as a shell shows it (128 + signal for a signal).
+    private static func status(_ termination: ProcessTermination) -> Int32 {
+        switch termination {
+        case .exited(let code): code
+        case .signalled(let signal): 128 + signal
         }
     }
 
@@ -337,12 +303,12 @@ final class ChildProcess: Sendable {
     }
 
     /// Sends `signal` to the child.
-    func send(_ signal: Int32) { _ = Glibc.kill(pid, signal) }
+    func send(_ signal: Int32) { process.send(signal) }
 
-    /// Waits for the exit; returns its status.
+    /// Waits for the exit (after its last output line); returns its status.
     func waitForExit() async throws -> Int32 {
         try await events.waitFor(prefix: "exit(")
-        return exitStatus.get ?? -1
+        return Self.status(try await process.termination)
     }
 
     /// The lines the child wrote to `stream` ("out" or "err").
@@ -351,7 +317,9 @@ final class ChildProcess: Sendable {
     }
 
     /// Kills the child if it still runs (a failed test must not leak it).
-    func kill() {
-        if exitStatus.get == nil { send(SIGKILL) }
-    }
+    func kill() { process.kill() }
+}
+
+enum ChildProcessError: Error {
+    case noPort(String)
 }

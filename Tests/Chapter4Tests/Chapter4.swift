@@ -1,5 +1,4 @@
 import AsyncHTTPClient
-import AsyncPrimitives
 import CurriculumTesting
 import LocalServices
 import NIOCore
@@ -7,6 +6,8 @@ import NIOPosix
 import SocketServers
 import Testing
 import WebClients
+import AsyncPrimitives
+import CurriculumCore
 
 /// Chapter 4 of *Python Concurrency with asyncio*: concurrent web requests.
 ///

@@ -1,8 +1,9 @@
-import AsyncPrimitives
 import CurriculumTesting
 import LocalServices
 import Testing
 import WebClients
+import AsyncPrimitives
+import CurriculumCore
 
 /// The connection limit (aiohttp's `TCPConnector(limit=…)`): requests beyond
 /// it wait in `WebClients`' own queue, not in AsyncHTTPClient's pool, because

@@ -1,4 +1,3 @@
-import AsyncPrimitives
 import CurriculumTesting
 import Foundation
 import LocalServices
@@ -6,6 +5,8 @@ import PostgresNIO
 import ProductsDatabase
 import Synchronization
 import Testing
+import AsyncPrimitives
+import CurriculumCore
 
 /// Chapter 5 · Non-blocking database drivers: asyncpg becomes PostgresNIO
 /// (`PostgresClient` is the pool), psycopg2 becomes libpq.

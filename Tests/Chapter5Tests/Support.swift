@@ -1,4 +1,3 @@
-import AsyncPrimitives
 import LocalServices
 import PostgresNIO
 import ProductsDatabase

@@ -1,10 +1,12 @@
-import AsyncPrimitives
 import Glibc
 import BlockingHTTP
 import CurriculumTesting
 import LocalServices
 import Parallelism
 import Testing
+import AsyncPrimitives
+import CurriculumCore
+import Threads
 
 /// The stub every HTTP listing relies on: if its routes or counters lie, the
 /// chapter tests prove nothing. Requests here go through libcurl on threads

@@ -1,4 +1,3 @@
-import AsyncPrimitives
 import CurriculumTesting
 import FeedReader
 import Foundation
@@ -6,6 +5,9 @@ import LocalServices
 import Parallelism
 import Testing
 import WebClients
+import AsyncPrimitives
+import CurriculumCore
+import Processes
 
 /// The seed's own sketch, `rssreader.py`: fetch many feeds concurrently and
 /// handle each as it completes, parse the entries, then check every entry
@@ -570,27 +572,14 @@ private struct ChildRun {
     var stderr: String
 }
 
-/// Runs the `rssreader` executable built next to this test binary (with
-/// Parallelism's `runProgram`: Foundation's `Process` once never reported a
-/// child that had exited, and hung the suite).
+/// Runs the `rssreader` executable built next to this test binary, through
+/// the package's child-process runner.
 private func runReader(_ arguments: [String]) async throws -> ChildRun {
-    let run = try await runProgram(try readerExecutable(), arguments: arguments)
+    let run = try await runProgram(try SiblingExecutable.locate("rssreader"), arguments: arguments).output
     let status: Int32 = switch run.termination {
     case .exited(let code): code
     case .signalled(let signal): 128 + signal
     }
-    return ChildRun(status: status, stdout: run.standardOutput, stderr: run.standardError)
+    return ChildRun(status: status, stdout: run.standardOutputText, stderr: run.standardErrorText)
 }
 
-/// `.build/<config>/rssreader`: the directory of this test binary or one of its parents.
-private func readerExecutable() throws -> String {
-    var dir = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
-    for _ in 0..<4 {
-        dir = dir.deletingLastPathComponent()
-        let candidate = dir.appendingPathComponent("rssreader").path
-        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-    }
-    throw ChildError.notFound
-}
-
-private enum ChildError: Error { case notFound }

@@ -1,5 +1,3 @@
-import AsyncPrimitives
-
 /// A closed time interval `[start, end]` of one worker's activity.
 public struct Interval<Instant: Comparable & Sendable>: Sendable {
     /// When the work began.

@@ -53,32 +53,10 @@ public enum CPUTime {
         .seconds(tv.tv_sec) + .microseconds(tv.tv_usec)
     }
 
-    private static func read(_ clock: clockid_t) -> Duration {
+    /// The CPU time on `clock` (a thread or process CPU clock id).
+    public static func read(_ clock: clockid_t) -> Duration {
         var ts = timespec()
         clock_gettime(clock, &ts)
         return .seconds(ts.tv_sec) + .nanoseconds(ts.tv_nsec)
     }
-}
-
-/// Spins on the calling thread until it has used `cpu` of CPU time.
-///
-/// The honest stand-in for the book's counting loops: it cannot be folded into
-/// a constant by the optimiser, and it is fair on slow or busy machines because
-/// it measures the thread's own CPU clock, not the wall clock. It never
-/// suspends, so it holds whatever executor it runs on for the whole time — the
-/// point of listings 2.18–2.19 and 2.23.
-///
-/// - Returns: the number of iterations it spun (so the work is observable).
-@discardableResult
-public func burnCPU(for cpu: Duration) -> Int {
-    let end = CPUTime.thread() + cpu
-    var iterations = 0
-    var x: UInt64 = 0x9E37_79B9_7F4A_7C15
-    while CPUTime.thread() < end {
-        for _ in 0..<1_000 {
-            x ^= x << 13; x ^= x >> 7; x ^= x << 17
-        }
-        iterations &+= 1
-    }
-    return iterations &+ Int(truncatingIfNeeded: x & 1)
 }

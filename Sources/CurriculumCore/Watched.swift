@@ -89,10 +89,12 @@ public final class Watched<State: Sendable>: Sendable {
         }
     }
 
-    /// Blocks the calling thread until `condition` holds. For plain threads
-    /// only: it would stall a cooperative-pool thread. Returns also when the
-    /// owner stops.
-    public func waitBlocking(until condition: @escaping @Sendable (State) -> Bool) {
+    /// Blocks the calling thread until `condition` holds, or at most
+    /// `timeout` when one is given. For plain threads only: it would stall a
+    /// cooperative-pool thread. Returns also when the owner stops.
+    /// - Returns: false if the timeout ran out first.
+    @discardableResult
+    public func waitBlocking(until condition: @escaping @Sendable (State) -> Bool, timeout: Duration? = nil) -> Bool {
         let semaphore = DispatchSemaphore(value: 0)
         let now = inner.withLock { s -> Bool in
             if condition(s.state) || s.stopped != nil { return true }
@@ -100,6 +102,13 @@ public final class Watched<State: Sendable>: Sendable {
             s.waiters.append(Waiter(id: s.nextID, condition: condition, resume: { _ in semaphore.signal() }))
             return false
         }
-        if !now { semaphore.wait() }
+        if now { return true }
+        guard let timeout else {
+            semaphore.wait()
+            return true
+        }
+        let (seconds, attoseconds) = timeout.components
+        let nanoseconds = max(0, seconds) * 1_000_000_000 + max(0, attoseconds) / 1_000_000_000
+        return semaphore.wait(timeout: .now() + .nanoseconds(Int(nanoseconds))) == .success
     }
 }

@@ -1,0 +1,45 @@
+#define _GNU_SOURCE
+#include "CLinux.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <sys/wait.h>
+#include <sys/syscall.h>
+
+pid_t CLinux_gettid(void) { return (pid_t)syscall(SYS_gettid); }
+
+int CLinux_pipe2(int fds[2], int flags) { return pipe2(fds, flags); }
+
+int CLinux_set_current_thread_name(const char *name) {
+    char shortName[16];
+    int i = 0;
+    for (; i < 15 && name[i]; i++) shortName[i] = name[i];
+    shortName[i] = 0;
+    return pthread_setname_np(pthread_self(), shortName);
+}
+
+int CLinux_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int lowfd) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+    return posix_spawn_file_actions_addclosefrom_np(actions, lowfd);
+#else
+    (void)actions; (void)lowfd;
+    return ENOSYS;
+#endif
+}
+
+int CLinux_WIFEXITED(int status) { return WIFEXITED(status); }
+int CLinux_WEXITSTATUS(int status) { return WEXITSTATUS(status); }
+int CLinux_WIFSIGNALED(int status) { return WIFSIGNALED(status); }
+int CLinux_WTERMSIG(int status) { return WTERMSIG(status); }
+
+extern void __tsan_init(void) __attribute__((weak));
+int CLinux_tsan_enabled(void) { return __tsan_init != 0; }
+
+int CLinux_spawn_addchdir(posix_spawn_file_actions_t *actions, const char *path) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 29))
+    return posix_spawn_file_actions_addchdir_np(actions, path);
+#else
+    (void)actions; (void)path;
+    return ENOSYS;
+#endif
+}

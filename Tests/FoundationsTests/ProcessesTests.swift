@@ -1,0 +1,139 @@
+import CurriculumCore
+import CurriculumTesting
+import Glibc
+import Processes
+import Testing
+import Threads
+
+/// The package's one child-process runner. Every chapter that starts a
+/// program (workers, the echo-server child, the embedded Postgres, the
+/// benchmarks' Python peers) stands on it, so its guarantees are tested here.
+@Suite("Foundations · child processes", .curriculum, .tags(.processes), .timeLimit(.minutes(3)))
+struct ProcessesTests {
+    /// The descriptors a live process has open, from `/proc/<pid>/fd`.
+    static func openDescriptors(of pid: pid_t) -> Set<Int32> {
+        guard let dir = opendir("/proc/\(pid)/fd") else { return [] }
+        defer { closedir(dir) }
+        var fds: Set<Int32> = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if let fd = Int32(name) { fds.insert(fd) }
+        }
+        return fds
+    }
+
+    @Test("A child inherits nothing but its three streams, however many descriptors the parent holds open")
+    func noInheritedDescriptors() async throws {
+        // SwiftNIO opens sockets without close-on-exec. A child that inherited a
+        // server's listener or connection kept it open after the server closed it:
+        // clients waited for an EOF that never came (the full-suite stall).
+        let leaky = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)  // no SOCK_CLOEXEC, as NIO's
+        try #require(leaky >= 0)
+        defer { close(leaky) }
+        let child = try ChildProcess.spawn("/bin/cat", standardInput: .pipe)
+        defer { child.kill() }
+        #expect(Self.openDescriptors(of: child.pid) == [0, 1, 2])
+        child.standardInput!.close()  // cat reads EOF and exits
+        #expect(try await child.termination == .exited(0))
+    }
+
+    @Test("Output of both streams is collected in full, exit status and signals are reported")
+    func outputAndTermination() async throws {
+        // 1 MiB to stderr while stdout also writes: a runner that read one pipe to EOF first would stall.
+        let big = try await runProgram("/bin/sh", arguments: ["-c", "head -c 1048576 /dev/zero >&2; echo out; exit 7"])
+        #expect(big.output.termination == .exited(7))
+        #expect(big.output.standardOutputText == "out\n")
+        #expect(big.output.standardError.count == 1 << 20)
+
+        let env = try await runProgram(
+            "/bin/sh", arguments: ["-c", "echo $GREETING; pwd"], environment: ["GREETING": "hi"], workingDirectory: "/tmp")
+        #expect(env.output.standardOutputText == "hi\n/tmp\n")
+
+        let sleeper = try ChildProcess.spawn("/bin/sleep", arguments: ["30"])
+        #expect(sleeper.exitStatus == nil)
+        sleeper.send(SIGTERM)
+        #expect(try await sleeper.termination == .signalled(SIGTERM))
+        sleeper.send(SIGKILL)  // reaped: no signal may reach a recycled pid, and none is sent
+        #expect(sleeper.exitStatus == .signalled(SIGTERM))
+    }
+
+    @Test("Cancelling the caller kills the child; a missing program and a closed pipe are clear errors")
+    func cancellationAndErrors() async throws {
+        let started = ContinuousClock.now
+        let run = Task { try await runProgram("/bin/sleep", arguments: ["30"]) }
+        run.cancel()
+        let result = try await run.value
+        #expect(result.output.termination == .signalled(SIGKILL))
+        #expect(ContinuousClock.now - started < .seconds(10))
+
+        #expect(throws: ProcessError.spawnFailed(path: "/nonexistent/program", errno: ENOENT)) {
+            try ChildProcess.spawn("/nonexistent/program")
+        }
+        #expect(throws: ProcessError.self) { try SiblingExecutable.locate("no-such-sibling") }
+
+        // Writing to a child that has gone: EPIPE as an error, not SIGPIPE killing the test runner.
+        let gone = try ChildProcess.spawn("/bin/true", standardInput: .pipe)
+        _ = try await gone.termination
+        #expect(throws: ProcessError.writeFailed(errno: EPIPE)) {
+            try gone.standardInput!.write(Array(repeating: 0, count: 1 << 17))
+        }
+    }
+
+    @Test("Lines arrive as the child prints them, the last one without a newline too")
+    func lines() async throws {
+        let child = try ChildProcess.spawn("/bin/sh", arguments: ["-c", "echo one; echo two; printf three"])
+        var got: [String] = []
+        for try await line in child.standardOutput!.lines() { got.append(line) }
+        #expect(got == ["one", "two", "three"])
+        #expect(try await child.termination == .exited(0))
+    }
+}
+
+/// The package's one OS-thread type.
+@Suite("Foundations · threads", .curriculum, .timeLimit(.minutes(3)))
+struct ThreadsTests {
+    @Test("A spawned thread is a named kernel thread with its own id and CPU clock; join gives its result")
+    func spawnAndJoin() async throws {
+        let gate = Gate()
+        let worker = spawnThread(name: "curriculum-test") { () -> pid_t in
+            burn(.milliseconds(30))
+            gate.enterBlocking()
+            return currentThreadID()
+        }
+        #expect(worker.threadID != currentThreadID())
+        let comm = try String(contentsOfProcFile: "/proc/self/task/\(worker.threadID)/comm")
+        #expect(comm == "curriculum-test\n")
+        #expect(!worker.isFinished)
+        gate.open()
+        #expect(try await worker.value == worker.threadID)
+        #expect(worker.cpuTime >= .milliseconds(30))
+
+        struct Boom: Error {}
+        let failing = spawnThread { () throws -> Int in throw Boom() }
+        #expect(throws: Boom.self) { try failing.join() }
+    }
+}
+
+/// Spins the calling thread for `cpu` of its own CPU time.
+private func burn(_ cpu: Duration) {
+    let end = CPUTime.thread() + cpu
+    while CPUTime.thread() < end {}
+}
+
+extension String {
+    /// Reads a small /proc file.
+    init(contentsOfProcFile path: String) throws {
+        guard let file = fopen(path, "r") else { throw ProcFileError(path: path) }
+        defer { fclose(file) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 256)
+        while true {
+            let n = fread(&buffer, 1, buffer.count, file)
+            if n <= 0 { break }
+            bytes += buffer[..<n]
+        }
+        self = String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+struct ProcFileError: Error { var path: String }
