@@ -206,11 +206,17 @@ let package = Package(
 
         // MARK: - Test support and the chapters
 
-        /// Shared test support: the `.curriculum` suite trait (book time,
-        /// `.timing` tests run alone), tags, gates, interval checks.
+        /// All shared test support: the `.curriculum` suite trait (book time,
+        /// `.timing` tests run alone), tags, gates, bounded waits, the socket
+        /// test client, scoped servers, the echo-server child driver, the
+        /// Postgres helpers and seeded test databases.
         .target(
             name: "CurriculumTesting",
-            dependencies: ["CurriculumCore", "AsyncPrimitives", "LocalServices", "Parallelism", "Processes", "Threads"],
+            dependencies: [
+                "CurriculumCore", "AsyncPrimitives", "LocalServices", "Parallelism", "Processes", "Threads",
+                "SocketServers", "ProductsDatabase",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
             swiftSettings: strict
         ),
         /// The foundations every chapter stands on: the child-process runner, the thread type.

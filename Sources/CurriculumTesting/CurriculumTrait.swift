@@ -50,6 +50,10 @@ extension Trait where Self == CurriculumTrait {
     public static var curriculum: Self { CurriculumTrait() }
 }
 
+/// One book second in the running test (`Book.second`, bound by the
+/// `.curriculum` trait): the book's "3 seconds" is `3 * u` in a test.
+public var u: Duration { Book.second }
+
 /// Sets the book second for one test (the suite's `.curriculum` trait reads it).
 public struct BookSecondTrait: TestTrait {
     public var second: Duration

@@ -18,6 +18,8 @@ final class StubHandler: ChannelInboundHandler, RemovableChannelHandler {
         var query: [String: String]
         var scheduled: Scheduled<Void>?
         var barrier: (key: String, id: UInt64)?
+        /// Whether a `?barrier=N` of this request has opened.
+        var passedBarrier = false
     }
 
     private let state: StubState
@@ -74,6 +76,15 @@ final class StubHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private func route(_ context: ChannelHandlerContext, serial: UInt64) {
         guard let p = pending, p.serial == serial else { return }
+        // `?barrier=N&key=K` on any route: answer only once N requests wait
+        // at barrier K together (504 after `timeout_ms`), then route as usual.
+        if let value = p.query["barrier"], !p.passedBarrier {
+            guard let n = Int(value), n > 0 else { return badRequest(context, "bad barrier size") }
+            return waitAtBarrier(context, p, n: n) { h, ctx in
+                h.pending?.passedBarrier = true
+                h.route(ctx, serial: serial)
+            }
+        }
         let parts = p.path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
         if p.head.method == .HEAD, let code = Int(p.query["head_status"] ?? "") {
             return respond(context, status: code, body: "HEAD refused\n")
@@ -99,7 +110,10 @@ final class StubHandler: ChannelInboundHandler, RemovableChannelHandler {
             respond(context, StubResponse(status: 200, contentType: "application/octet-stream", body: Self.pattern(n)))
         case "barrier" where parts.count == 2:
             guard let n = Int(parts[1]), n > 0 else { return badRequest(context, "bad barrier size") }
-            barrier(context, p, n: n)
+            waitAtBarrier(context, p, n: n) { h, ctx in
+                guard let cur = h.pending else { return }
+                h.respond(ctx, status: 200, body: "barrier \(cur.query["key"] ?? "default") opened with \(n)\(Self.idLine(cur))\n")
+            }
         case "hang":
             break  // never answer; channelInactive counts it as aborted
         case "reset":
@@ -118,18 +132,26 @@ final class StubHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    private func barrier(_ context: ChannelHandlerContext, _ p: Pending, n: Int) {
+    /// Holds the request at barrier `key` until `n` requests wait there at
+    /// once, then runs `opened` on this handler's loop; answers 504 after
+    /// `timeout_ms` (default 5,000) if it never opens.
+    private func waitAtBarrier(
+        _ context: ChannelHandlerContext, _ p: Pending, n: Int,
+        opened: @escaping (StubHandler, ChannelHandlerContext) -> Void
+    ) {
         let key = p.query["key"] ?? "default"
         let timeout = Int(p.query["timeout_ms"] ?? "") ?? 5000
         let serial = p.serial
-        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        let id = state.joinBarrier(key: key, n: n) { opened in
+        let bound = NIOLoopBound((self, context, opened), eventLoop: context.eventLoop)
+        let id = state.joinBarrier(key: key, n: n) { isOpen in
             bound.eventLoop.execute {
-                let (h, ctx) = bound.value
+                let (h, ctx, opened) = bound.value
                 guard let cur = h.pending, cur.serial == serial else { return }
                 h.pending?.scheduled?.cancel()
-                if opened {
-                    h.respond(ctx, status: 200, body: "barrier \(key) opened with \(n)\(Self.idLine(cur))\n")
+                h.pending?.scheduled = nil
+                h.pending?.barrier = nil
+                if isOpen {
+                    opened(h, ctx)
                 } else {
                     h.respond(ctx, status: 504, body: "barrier \(key) timed out\(Self.idLine(cur))\n")
                 }

@@ -42,7 +42,7 @@ struct PostgresBenchmark: AsyncParsableCommand {
         let server = try await EmbeddedPostgres.shared()
         print("server: \(server)")
         let n = queries
-        try await withProductsTestDatabase(.seeded) { db in
+        try await withScratchProductsDatabase(.seeded) { db in
             let delay = serverDelayMs > 0 ? ", pg_sleep(\(Double(serverDelayMs) / 1000))::text" : ""
             let sql = "SELECT brand_id, brand_name\(delay) FROM brand WHERE brand_id = $1"
             if serverDelayMs > 0 { print("every query waits \(serverDelayMs) ms on the server (pg_sleep)") }

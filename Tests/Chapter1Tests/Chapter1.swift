@@ -11,13 +11,13 @@ import Threads
 
 /// Chapter 1 of *Python Concurrency with asyncio*: processes, threads, the GIL,
 /// and why blocking I/O wants concurrency. Run with `swift test --filter 'Chapter1/'`.
-@Suite("Chapter 1 · Getting to know asyncio", .curriculum)
+@Suite("Chapter 1 · Getting to know asyncio", .curriculum, .timeLimit(.minutes(3)))
 struct Chapter1 {
 
     // MARK: - Processes and threads
 
     @Test("Listing 1.2 — a plain program is one process running one main thread",
-          .tags(.processes), .timeLimit(.minutes(3)))
+          .tags(.processes))
     func listing1_2() async throws {
         // Book: the script prints a positive pid, 1 active thread, and that it runs on MainThread.
         // Swift: a `swift test` process runs many OS threads (pool, Dispatch, runner), so the exact claim is checked in a fresh child.
@@ -40,7 +40,7 @@ struct Chapter1 {
     }
 
     @Test("Listing 1.3 — a second thread runs beside the main one and join waits for it",
-          .tags(.processes), .timeLimit(.minutes(3)))
+          .tags(.processes))
     func listing1_3() async throws {
         // Book: while the extra thread lives there are 2 threads; its greeting comes from another thread; join returns after it ends.
         // Swift: the same OS threads (pthread_create/pthread_join); a gate makes "while it lives" deterministic, tids replace names.
@@ -83,7 +83,7 @@ struct Chapter1 {
     }
 
     @Test("Listing 1.4 — a child process has its own pid and the parent waits for it",
-          .tags(.processes), .timeLimit(.minutes(3)))
+          .tags(.processes))
     func listing1_4() async throws {
         // Book: multiprocessing.Process runs a function in a child; parent and child print different pids; join waits for the child.
         // Swift: no fork in a threaded process: posix_spawn a separate worker binary; the answer comes back on its stdout.
@@ -97,8 +97,7 @@ struct Chapter1 {
 
     // MARK: - CPU-bound work
 
-    @Test("Listing 1.5 — naive Fibonacci is correct and serial work cannot overlap itself",
-          .timeLimit(.minutes(3)))
+    @Test("Listing 1.5 — naive Fibonacci is correct and serial work cannot overlap itself")
     func listing1_5() async throws {
         // Book: fib(40) = 63,245,986 and fib(41) = 102,334,155, computed one after the other (52.1 s in CPython).
         // Swift: compiled code is 10–100× faster, so the argument is calibrated (≥ 50 ms per call), never the book's 40.
@@ -130,7 +129,7 @@ struct Chapter1 {
 
     // Parallel claims need two cores: on one core two threads can only take turns.
     @Test("Listing 1.6 — two threads compute Fibonacci in parallel (no GIL)",
-          .tags(.timing), .enabled(if: Machine.isMulticore), .timeLimit(.minutes(3)))
+          .tags(.timing), .enabled(if: Machine.isMulticore))
     func listing1_6() async throws {
         // Book: with the GIL two threads are no faster than one (51.8 s vs 52.1 s): threads don't help CPU-bound Python.
         // Swift: the opposite — no GIL, so two threads use two cores (CPython's free-threaded build is the exception there, not the rule).
@@ -164,7 +163,7 @@ struct Chapter1 {
     }
 
     @Test("Listing 1.6a — two worker processes compute Fibonacci at the same time",
-          .tags(.processes), .timeLimit(.minutes(3)))
+          .tags(.processes))
     func listing1_6a() async throws {
         // Seed: fib(40) and fib(41) in two multiprocessing children run in parallel (33.1 s vs 52.1 s): the way around the GIL.
         // Swift: threads already run in parallel (1.6); processes buy isolation and a separate address space, at the cost of a spawn.
@@ -185,7 +184,7 @@ struct Chapter1 {
     }
 
     @Test("Two worker processes finish sooner than the same two in a row",
-          .tags(.timing, .processes), .enabled(if: Machine.isMulticore), .timeLimit(.minutes(3)))
+          .tags(.timing, .processes), .enabled(if: Machine.isMulticore))
     func processesRunInParallel() async throws {
         // Listing 1.6a's speed claim; not compared with 1.6's threads, since each spawn adds milliseconds.
         let work = try await spawnThread { FibWorkload.calibrated(minimum: .milliseconds(100)) }.value
@@ -207,12 +206,11 @@ struct Chapter1 {
     // MARK: - I/O-bound work
 
     @Test("Listing 1.7 — two blocking GETs in a row take the sum of their latencies",
-          .tags(.http), .timeLimit(.minutes(3)))
+          .tags(.http))
     func listing1_7() async throws {
         // Book: requests.get twice prints 200 twice; the total is the sum because the program idles while each response travels.
         // Swift: the same blocking semantics (libcurl); inside async code a blocking call parks a pool thread (see 2.20), so it runs via toThread.
         try await withStubServer { stub in
-            let u = Book.second
             let url = stub.url("/delay/\(u.milliseconds)")
             let clock = ContinuousClock()
             let start = clock.now
@@ -230,7 +228,7 @@ struct Chapter1 {
     }
 
     @Test("Listing 1.7a — ten threads make ten blocking GETs at the same time",
-          .tags(.http), .timeLimit(.minutes(3)))
+          .tags(.http))
     func listing1_7a() async throws {
         // Seed: ten threads each doing requests.get finish in about one latency, not ten: the GIL is released while waiting on the socket.
         // Swift: the same with OS threads; the idiomatic Swift tool for I/O is async I/O instead (chapter 4), not a thread per request.
@@ -252,11 +250,10 @@ struct Chapter1 {
     }
 
     @Test("Ten threaded GETs take about one latency, not ten",
-          .tags(.timing, .http), .timeLimit(.minutes(3)))
+          .tags(.timing, .http))
     func threadedRequestsTakeOneLatency() async throws {
         // Listing 1.7a's timing claim: 1 u ≤ elapsed < 5.5 u (midway between concurrent 1 u and serial 10 u).
         try await withStubServer { stub in
-            let u = Book.second
             let url = stub.url("/delay/\(u.milliseconds)")
             let clock = ContinuousClock()
             let start = clock.now
@@ -276,7 +273,7 @@ struct Chapter1 {
     // MARK: - Library edges
 
     @Test("BlockingHTTP returns error statuses and names the URL when no response comes",
-          .tags(.http), .timeLimit(.minutes(3)))
+          .tags(.http))
     func blockingHTTPErrors() async throws {
         try await withStubServer { stub in
             let missing = stub.url("/no-such-page")
@@ -303,7 +300,7 @@ struct Chapter1 {
     }
 
     @Test("A worker given bad input exits non-zero; a missing worker is a clear error",
-          .tags(.processes), .timeLimit(.minutes(3)))
+          .tags(.processes))
     func workerErrors() async throws {
         let bad = try await spawnWorker(job: WorkerJob(arguments: ["fib", "zero"]))
         #expect(bad.termination != .exited(0))

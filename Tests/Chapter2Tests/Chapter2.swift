@@ -14,7 +14,6 @@ import Threads
 @Suite("Chapter 2 · asyncio basics", .curriculum, .timeLimit(.minutes(3)))
 struct Chapter2 {
     let clock = ContinuousClock()
-    var u: Duration { Book.second }
 
     // MARK: - Coroutines and await
 

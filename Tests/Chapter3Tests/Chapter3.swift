@@ -13,12 +13,12 @@ import Threads
 
 /// Chapter 3: sockets, the blocking, busy, selector and asyncio echo servers,
 /// signals and graceful shutdown. Every server binds 127.0.0.1 port 0.
-@Suite("Chapter 3 · Sockets, selectors and the echo server", .curriculum)
+@Suite("Chapter 3 · Sockets, selectors and the echo server", .curriculum, .timeLimit(.minutes(3)))
 struct Chapter3 {
 
     // MARK: - Blocking sockets
 
-    @Test("Listing 3.1 — accept() blocks until a client connects and returns a new socket", .timeLimit(.minutes(3)))
+    @Test("Listing 3.1 — accept() blocks until a client connects and returns a new socket")
     func listing3_1() async throws {
         // Book: accept() waits for a client and returns a *new* socket plus the client's address; SO_REUSEADDR allows quick restarts.
         // Swift: same syscalls; the ~Copyable Socket closes its fd when its owner's scope ends (Python waits for the GC).
@@ -50,7 +50,7 @@ struct Chapter3 {
         #expect(await isRefused(port.get))  // and so was the listener
     }
 
-    @Test("Listing 3.2 — reading two bytes at a time until CRLF assembles the whole message", .timeLimit(.minutes(3)))
+    @Test("Listing 3.2 — reading two bytes at a time until CRLF assembles the whole message")
     func listing3_2() async throws {
         // Book: recv(2) in a loop assembles the message; CRLF ends it; an empty read means the client left.
         // Swift: recv through Glibc; every send uses MSG_NOSIGNAL, or writing to a closed peer would kill the process (SIGPIPE).
@@ -98,13 +98,12 @@ struct Chapter3 {
         #expect(writeError.get == .brokenPipe || writeError.get == .connectionReset)
     }
 
-    @Test("Listing 3.3 — one blocking thread cannot serve several clients", .timeLimit(.minutes(3)))
+    @Test("Listing 3.3 — one blocking thread cannot serve several clients")
     func listing3_3() async throws {
         // Book: while the server waits in accept() nobody is served; while it waits in recv() on one client, the others wait.
         // Swift: identical blocking syscalls; only stopping differs: shutdown() wakes the thread, task cancellation cannot.
         let server = try BlockingEchoServer(mode: .naiveMultiClient)
         let log = server.log
-        let u = Book.second
 
         let a = try await TestClient.connect(server.port)
         try await a.send("a1\r\n")
@@ -133,7 +132,7 @@ struct Chapter3 {
         #expect(await isRefused(server.port))
     }
 
-    @Test("The blocking server serves the second client only after the first disconnects", .timeLimit(.minutes(3)))
+    @Test("The blocking server serves the second client only after the first disconnects")
     func blockingServerServesOneClientAtATime() async throws {
         let server = try BlockingEchoServer(mode: .oneClientAtATime)
         let log = server.log
@@ -153,8 +152,7 @@ struct Chapter3 {
 
     // MARK: - Non-blocking sockets
 
-    @Test("Listing 3.5 — a non-blocking accept() with no client raises EAGAIN at once",
-          .timeLimit(.minutes(3)), .bookSecond(.milliseconds(100)))
+    @Test("Listing 3.5 — a non-blocking accept() with no client raises EAGAIN at once", .bookSecond(.milliseconds(100)))
     func listing3_5() async throws {
         // Book: the naive non-blocking server crashes at once with BlockingIOError ("Resource temporarily unavailable").
         // Swift: accept/recv return -1 with errno EAGAIN (11 on Linux); the wrapper throws SocketError.wouldBlock.
@@ -170,8 +168,7 @@ struct Chapter3 {
         #expect(throws: SocketError.wouldBlock) { try client.recv(maxBytes: 2) }
     }
 
-    @Test("Listing 3.6 — ignoring BlockingIOError serves clients but spins a core while idle",
-          .timeLimit(.minutes(3)), .tags(.timing), .bookSecond(.milliseconds(100)))
+    @Test("Listing 3.6 — ignoring BlockingIOError serves clients but spins a core while idle", .tags(.timing), .bookSecond(.milliseconds(100)))
     func listing3_6() async throws {
         // Book: catching BlockingIOError makes the server work for several clients, but the loop never waits: 100 % CPU idle.
         // Swift: the same loop on a dedicated thread; its CPU clock (pthread_getcpuclockid) is the evidence.
@@ -210,8 +207,7 @@ struct Chapter3 {
 
     // MARK: - Selectors
 
-    @Test("Listing 3.7 — a selector serves many clients on one thread and idles at no CPU cost",
-          .timeLimit(.minutes(3)), .tags(.timing), .bookSecond(.milliseconds(100)))
+    @Test("Listing 3.7 — a selector serves many clients on one thread and idles at no CPU cost", .tags(.timing), .bookSecond(.milliseconds(100)))
     func listing3_7() async throws {
         // Book: register sockets with a selector, wait in select(timeout=1), handle only ready sockets: one thread, ~0 % CPU idle.
         // Swift: hand-written epoll loop (what NIO does inside). The book never unregisters a closed client, whose EOF then
@@ -253,8 +249,7 @@ struct Chapter3 {
 
     // MARK: - asyncio (SwiftNIO)
 
-    @Test("Listing 3.8 — the async echo server serves clients concurrently and stops on cancellation",
-          .timeLimit(.minutes(3)))
+    @Test("Listing 3.8 — the async echo server serves clients concurrently and stops on cancellation")
     func listing3_8() async throws {
         // Book: one listener task plus one echo task per client; many clients on one thread, code that reads like blocking code.
         // Swift: NIOAsyncChannel + a discarding task group, one child task per connection; cancelling the server cancels them all.
@@ -294,8 +289,7 @@ struct Chapter3 {
         #expect(nothingListens(on: server.port))
     }
 
-    @Test("Listing 3.8 — on a one-thread event loop the whole async server is one thread, as asyncio's",
-          .timeLimit(.minutes(3)))
+    @Test("Listing 3.8 — on a one-thread event loop the whole async server is one thread, as asyncio's")
     func listing3_8OneThread() async throws {
         // Book: the event loop runs every echo task on the one thread that also waits for the sockets.
         // Swift: tasks normally run on the cooperative pool, away from NIO's I/O thread; the server gives each
@@ -317,13 +311,12 @@ struct Chapter3 {
 
     // MARK: - Signals and graceful shutdown (child processes)
 
-    @Test("Listing 3.9 — SIGINT cancels every task long before the delay ends",
-          .timeLimit(.minutes(3)), .tags(.processes, .timing), .bookSecond(.milliseconds(100)))
+    @Test("Listing 3.9 — SIGINT cancels every task long before the delay ends", .tags(.processes, .timing), .bookSecond(.milliseconds(100)))
     func listing3_9() async throws {
         // Book: a SIGINT handler cancels asyncio.all_tasks(); the 10 s delay ends at once with CancelledError.
         // Swift: no task registry; all work sits under one root task that the signal cancels. In a child process, so the
         // test runner keeps its own Ctrl-C.
-        let child = try ChildProcess(["signal-demo", "--delay", "10", "--tasks", "3"])
+        let child = try EchoServerChild(["signal-demo", "--delay", "10", "--tasks", "3"])
         defer { child.kill() }
         try await child.events.waitFor("out: ready")  // the handler is installed
         let start = ContinuousClock.now
@@ -342,14 +335,13 @@ struct Chapter3 {
         #expect(elapsed < Book.second * 3, "exited \(elapsed) after SIGINT; the delay was 10 s")
     }
 
-    @Test("Listing 3.10 — graceful shutdown: the listener closes, open connections get a grace period",
-          .timeLimit(.minutes(3)), .tags(.processes, .timing), .bookSecond(.milliseconds(100)))
+    @Test("Listing 3.10 — graceful shutdown: the listener closes, open connections get a grace period", .tags(.processes, .timing), .bookSecond(.milliseconds(100)))
     func listing3_10() async throws {
         // Book: on SIGINT/SIGTERM, every echo task gets up to 2 s to finish; a failing handler closes only its connection.
         // Swift: a ServiceGroup; the listener closes first (the book's keeps accepting), one shared deadline (the book
         // waits for each task in turn: N idle clients delay exit by N × 2 s).
         let grace = Book.second * 5
-        let (child, port) = try await ChildProcess.startServer(
+        let (child, port) = try await EchoServerChild.startServer(
             ["--mode", "async", "--port", "0", "--grace-ms", "\(grace.milliseconds)"])
         defer { child.kill() }
 
@@ -382,11 +374,10 @@ struct Chapter3 {
         #expect(nothingListens(on: port))
     }
 
-    @Test("Graceful shutdown uses one deadline for all idle connections",
-          .timeLimit(.minutes(3)), .tags(.processes, .timing), .bookSecond(.milliseconds(100)))
+    @Test("Graceful shutdown uses one deadline for all idle connections", .tags(.processes, .timing), .bookSecond(.milliseconds(100)))
     func gracefulShutdownSharesOneDeadline() async throws {
         let grace = Book.second * 5
-        let (child, port) = try await ChildProcess.startServer(
+        let (child, port) = try await EchoServerChild.startServer(
             ["--mode", "async", "--port", "0", "--grace-ms", "\(grace.milliseconds)"])
         defer { child.kill() }
         var idle: [TestClient] = []
@@ -407,10 +398,10 @@ struct Chapter3 {
         #expect(nothingListens(on: port))
     }
 
-    @Test("The selector and blocking apps stop cleanly on SIGTERM", .timeLimit(.minutes(3)), .tags(.processes),
+    @Test("The selector and blocking apps stop cleanly on SIGTERM", .tags(.processes),
           arguments: ["selector", "blocking"])
     func threadServersStopOnSignal(mode: String) async throws {
-        let (child, port) = try await ChildProcess.startServer(["--mode", mode, "--port", "0"])
+        let (child, port) = try await EchoServerChild.startServer(["--mode", mode, "--port", "0"])
         defer { child.kill() }
         let client = try await TestClient.connect(port)
         try await client.send("ping\n")
@@ -423,7 +414,7 @@ struct Chapter3 {
 
     // MARK: - Reliability and bad input (async and selector servers)
 
-    @Test("A failing handler closes only its own connection", .timeLimit(.minutes(3)), arguments: ServerKind.allCases)
+    @Test("A failing handler closes only its own connection", arguments: ServerKind.allCases)
     func failingHandlerClosesOnlyItsConnection(kind: ServerKind) async throws {
         try await withEchoServer(kind) { port, log in
             let good = try await TestClient.connect(port)
@@ -442,7 +433,7 @@ struct Chapter3 {
         }
     }
 
-    @Test("A client that disconnects mid-message disturbs nobody", .timeLimit(.minutes(3)), arguments: ServerKind.allCases)
+    @Test("A client that disconnects mid-message disturbs nobody", arguments: ServerKind.allCases)
     func midMessageDisconnect(kind: ServerKind) async throws {
         try await withEchoServer(kind) { port, log in
             let steady = try await TestClient.connect(port)
@@ -461,7 +452,7 @@ struct Chapter3 {
         }
     }
 
-    @Test("Lines of 1 MiB and arbitrary binary bytes come back exactly", .timeLimit(.minutes(3)), arguments: ServerKind.allCases)
+    @Test("Lines of 1 MiB and arbitrary binary bytes come back exactly", arguments: ServerKind.allCases)
     func bigAndBinaryLines(kind: ServerKind) async throws {
         try await withEchoServer(kind) { port, _ in
             let client = try await TestClient.connect(port)
@@ -478,8 +469,7 @@ struct Chapter3 {
         }
     }
 
-    @Test("A client that never reads cannot make the server buffer without bound",
-          .timeLimit(.minutes(3)), arguments: ServerKind.allCases)
+    @Test("A client that never reads cannot make the server buffer without bound", arguments: ServerKind.allCases)
     func clientThatNeverReads(kind: ServerKind) async throws {
         try await withEchoServer(kind) { port, log in
             let hog = try await TestClient.connect(port)
@@ -513,7 +503,7 @@ struct Chapter3 {
         }
     }
 
-    @Test("1,000 concurrent connections are all served", .timeLimit(.minutes(3)), arguments: ServerKind.allCases)
+    @Test("1,000 concurrent connections are all served", arguments: ServerKind.allCases)
     func thousandConnections(kind: ServerKind) async throws {
         var limit = rlimit()
         getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)

@@ -17,11 +17,11 @@ import CurriculumCore
 /// `wait`. Every URL is the loopback `StubHTTPServer`'s, so the evidence is
 /// the stub's own counters (peak in flight, `/barrier/{n}`, aborted requests)
 /// and event logs, with stopwatches only where time is the claim.
-@Suite("Chapter 4 · Concurrent web requests", .curriculum, .tags(.http))
+@Suite("Chapter 4 · Concurrent web requests", .curriculum, .tags(.http), .timeLimit(.minutes(3)))
 struct Chapter4 {
     // MARK: - 4.1 An asynchronous context manager
 
-    @Test("Listing 4.1 — an async context manager waits for a client and always closes it", .timeLimit(.minutes(3)))
+    @Test("Listing 4.1 — an async context manager waits for a client and always closes it")
     func listing4_1() async throws {
         // Book: entering suspends until a client connects, the body gets its bytes, leaving closes the connection.
         // Swift: no `async with` and no `await` in `defer`: a scoped `withAcceptedConnection { }` closes on return and throw.
@@ -45,7 +45,7 @@ struct Chapter4 {
         #expect(at("received hello") < at("client read EOF"))
     }
 
-    @Test("A body that throws still closes the accepted connection", .timeLimit(.minutes(3)))
+    @Test("A body that throws still closes the accepted connection")
     func acceptedConnectionClosesOnThrow() async throws {
         struct BodyFailed: Error, Equatable {}
         let log = EventLog()
@@ -66,7 +66,7 @@ struct Chapter4 {
 
     // MARK: - 4.2–4.3 aiohttp → AsyncHTTPClient
 
-    @Test("Listing 4.2 — a GET through a scoped client session returns the status", .timeLimit(.minutes(3)))
+    @Test("Listing 4.2 — a GET through a scoped client session returns the status")
     func listing4_2() async throws {
         // Book: fetch_status GETs the page through a ClientSession and returns 200; the session closes with the block.
         // Swift: `withHTTPClient` always shuts the AsyncHTTPClient down; the body stream is drained so the connection is reused.
@@ -96,11 +96,10 @@ struct Chapter4 {
 
     @Test(
         "Listing 4.3 — total and connect timeouts; a request's own timeout beats the session's",
-        .tags(.timing), .bookSecond(.milliseconds(100)), .timeLimit(.minutes(3)))
+        .tags(.timing), .bookSecond(.milliseconds(100)))
     func listing4_3() async throws {
         // Book: a 10 ms total timeout fails the request with a TimeoutError; per-request settings override the session's.
         // Swift: AHC deadlines and connect timeouts, mapped to typed `WebClientError`s; the stub's delay makes the timeout certain.
-        let u = Book.second
         try await withStubServer { stub in
             try await withHTTPClient(configuration: .init(timeout: u * 20)) { client in
                 let slow = stub.url("/delay/\(ms(10))")
@@ -149,11 +148,10 @@ struct Chapter4 {
 
     // MARK: - 4.4–4.5 Creating and awaiting tasks
 
-    @Test("Listing 4.4 — creating a task and awaiting it on the spot runs the delays one after another", .timeLimit(.minutes(3)))
+    @Test("Listing 4.4 — creating a task and awaiting it on the spot runs the delays one after another")
     func listing4_4() async throws {
         // Book: a comprehension that creates and immediately awaits each task takes the sum of the delays.
         // Swift: the same mistake with `Task { }` + `.value` in a loop; no concurrency either.
-        let u = Book.second
         let log = EventLog()
         let start = ContinuousClock.now
         let results = try await EventLog.$current.withValue(log) {
@@ -169,11 +167,10 @@ struct Chapter4 {
         #expect(elapsed >= u * 6)
     }
 
-    @Test("Listing 4.5 — creating every task first, then awaiting, runs them concurrently", .tags(.timing), .timeLimit(.minutes(3)))
+    @Test("Listing 4.5 — creating every task first, then awaiting, runs them concurrently", .tags(.timing))
     func listing4_5() async throws {
         // Book: create all tasks, then await them: ~3 s (the longest) instead of 6 s.
         // Swift: the same with unstructured `Task`s; `gather` is the structured form (leftovers cancelled on failure).
-        let u = Book.second
         let delays = [3, 2, 1]
 
         func check(_ log: EventLog, _ results: [Int], _ elapsed: Duration, _ form: String) {
@@ -205,7 +202,7 @@ struct Chapter4 {
 
     // MARK: - 4.6 gather
 
-    @Test("Listing 4.6 — gather runs every request at once and returns results in argument order", .timeLimit(.minutes(3)))
+    @Test("Listing 4.6 — gather runs every request at once and returns results in argument order")
     func listing4_6() async throws {
         // Book: gather sends all requests together and returns results in the order passed (4.7: [3, 1]), not finish order.
         // Swift: `gather` over a task group, each result stored at its index; the pool allows 100 connections like aiohttp's.
@@ -238,11 +235,10 @@ struct Chapter4 {
 
     @Test(
         "Listing 4.6a — gather with return_exceptions, and without: the first error cancels the rest",
-        .tags(.timing), .bookSecond(.milliseconds(100)), .timeLimit(.minutes(3)))
+        .tags(.timing), .bookSecond(.milliseconds(100)))
     func listing4_6a() async throws {
         // Book: with return_exceptions=True gather returns [200, <error>]; without, the first error propagates and the rest keep running.
         // Swift: `gatherResults` for the first; the throwing `gather` cancels the others (structured: no orphans) — asserted here.
-        let u = Book.second
         let bad = "error://example.com"
         try await withStubServer { stub in
             try await withHTTPClient { client in
@@ -280,11 +276,10 @@ struct Chapter4 {
 
     @Test(
         "Listing 4.8 — as_completed yields each result as soon as it finishes",
-        .tags(.timing), .bookSecond(.milliseconds(100)), .timeLimit(.minutes(3)))
+        .tags(.timing), .bookSecond(.milliseconds(100)))
     func listing4_8() async throws {
         // Book: results appear at ~1, ~3 and ~7 s in completion order; the whole run lasts as long as the slowest.
         // Swift: `asCompleted` is a task group read in completion order; each element carries its argument index.
-        let u = Book.second
         let delays = [7, 1, 3]
         try await withStubServer { stub in
             try await withHTTPClient { client in
@@ -308,11 +303,10 @@ struct Chapter4 {
 
     @Test(
         "Listing 4.9 — as_completed with a timeout: the slow ones time out (and, in Swift, are cancelled)",
-        .tags(.timing), .bookSecond(.milliseconds(100)), .timeLimit(.minutes(3)))
+        .tags(.timing), .bookSecond(.milliseconds(100)))
     func listing4_9() async throws {
         // Book: the 1 s fetch succeeds, the two 10 s ones raise TimeoutError at ~3 s and keep running until the loop closes.
         // Swift: the leftovers are children of the sequence's task group, so they are cancelled at the deadline: no orphans.
-        let u = Book.second
         let delays = [1, 10, 10]
         let log = EventLog()
         try await withStubServer { stub in
@@ -353,11 +347,10 @@ struct Chapter4 {
 
     // MARK: - 4.10–4.15 wait
 
-    @Test("Listing 4.10 — wait's default returns when every task is done", .tags(.timing), .bookSecond(.milliseconds(100)), .timeLimit(.minutes(3)))
+    @Test("Listing 4.10 — wait's default returns when every task is done", .tags(.timing), .bookSecond(.milliseconds(100)))
     func listing4_10() async throws {
         // Book: asyncio.wait (ALL_COMPLETED) returns 2 done, 0 pending; wait never raises, it hands back tasks.
         // Swift: `wait` on unstructured `TaskHandle`s; arrays in completion order instead of sets.
-        let u = Book.second
         try await withStubServer { stub in
             try await withHTTPClient { client in
                 let start = ContinuousClock.now
@@ -374,7 +367,7 @@ struct Chapter4 {
         }
     }
 
-    @Test("Listing 4.11 — wait puts failed tasks in done; the error is read from the handle", .timeLimit(.minutes(3)))
+    @Test("Listing 4.11 — wait puts failed tasks in done; the error is read from the handle")
     func listing4_11() async throws {
         // Book: both tasks end up done; wait raises nothing; exception() gives the failure, awaiting it re-raises.
         // Swift: `TaskHandle.error` / `result()` on finished handles; `value` rethrows.
@@ -397,11 +390,10 @@ struct Chapter4 {
 
     @Test(
         "Listing 4.12 — wait(FIRST_EXCEPTION) returns at the first failure; the rest are cancelled by hand",
-        .tags(.timing), .bookSecond(.milliseconds(100)), .timeLimit(.minutes(3)))
+        .tags(.timing), .bookSecond(.milliseconds(100)))
     func listing4_12() async throws {
         // Book: wait returns as soon as the bad request fails (1 done, 2 pending); cancelling the others saves the 3 s.
         // Swift: the same: `wait` cancels nothing itself; `cancel()` on the pending handles does.
-        let u = Book.second
         let bad = "python://bad"
         try await withStubServer { stub in
             try await withHTTPClient { client in
@@ -430,11 +422,10 @@ struct Chapter4 {
 
     @Test(
         "Listing 4.13 — wait(FIRST_COMPLETED) returns as soon as one task is done",
-        .tags(.timing), .bookSecond(.milliseconds(100)), .timeLimit(.minutes(3)))
+        .tags(.timing), .bookSecond(.milliseconds(100)))
     func listing4_13() async throws {
         // Book: wait returns once at least one task is done: typically 1 done and the rest pending.
         // Swift: tasks truly run in parallel, so spaced delays make "1 done" certain; pending handles must be cleaned up.
-        let u = Book.second
         try await withStubServer { stub in
             try await withHTTPClient { client in
                 let start = ContinuousClock.now
@@ -461,12 +452,11 @@ struct Chapter4 {
 
     @Test(
         "Listing 4.14 — a wait(FIRST_COMPLETED) loop handles every result as it lands",
-        .tags(.timing), .bookSecond(.milliseconds(100)), .timeLimit(.minutes(3)))
+        .tags(.timing), .bookSecond(.milliseconds(100)))
     func listing4_14() async throws {
         // Book: each result is handled as soon as it arrives; the loop ends when all four are done; total ≈ the slowest.
         // Swift: the same loop; idiomatically `for try await` over a task group (`asCompleted`):
         //     for await c in asCompleted(operations) { handle(try c.get()) }
-        let u = Book.second
         try await withStubServer { stub in
             try await withHTTPClient { client in
                 let start = ContinuousClock.now
@@ -496,11 +486,10 @@ struct Chapter4 {
 
     @Test(
         "Listing 4.15 — wait with a timeout neither raises nor cancels",
-        .tags(.timing), .bookSecond(.milliseconds(100)), .timeLimit(.minutes(3)))
+        .tags(.timing), .bookSecond(.milliseconds(100)))
     func listing4_15() async throws {
         // Book: after the 1 s timeout, 2 done and 1 pending; the slow task keeps running (4.16 then cancels it).
         // Swift: the same, because `wait` works on unstructured handles — contrast 4.9, where the structured `asCompleted` cancels.
-        let u = Book.second
         try await withStubServer { stub in
             try await withHTTPClient { client in
                 let start = ContinuousClock.now
@@ -537,7 +526,7 @@ struct Chapter4 {
 
     // MARK: - Bad input: typed errors naming the URL, never a hang
 
-    @Test("An unreachable port is refused at once", .timeLimit(.minutes(3)))
+    @Test("An unreachable port is refused at once")
     func refusedConnection() async throws {
         let refusing = try RefusingPort()
         defer { refusing.close() }
@@ -549,7 +538,7 @@ struct Chapter4 {
         }
     }
 
-    @Test("A connection reset without a response is a typed error", .timeLimit(.minutes(3)))
+    @Test("A connection reset without a response is a typed error")
     func connectionReset() async throws {
         try await withStubServer { stub in
             try await withHTTPClient { client in
@@ -564,9 +553,8 @@ struct Chapter4 {
         }
     }
 
-    @Test("A response that never comes times out, and the server sees the client leave", .timeLimit(.minutes(3)))
+    @Test("A response that never comes times out, and the server sees the client leave")
     func hangTimesOut() async throws {
-        let u = Book.second
         try await withStubServer { stub in
             try await withHTTPClient { client in
                 let url = stub.url("/hang")
@@ -580,7 +568,7 @@ struct Chapter4 {
         }
     }
 
-    @Test("A 500 is a status, and raiseForStatus turns it into a typed error", .timeLimit(.minutes(3)))
+    @Test("A 500 is a status, and raiseForStatus turns it into a typed error")
     func serverError() async throws {
         try await withStubServer { stub in
             try await withHTTPClient { client in
@@ -594,7 +582,7 @@ struct Chapter4 {
         }
     }
 
-    @Test("Invalid and unsupported URLs fail before any I/O", .timeLimit(.minutes(3)), arguments: [
+    @Test("Invalid and unsupported URLs fail before any I/O", arguments: [
         ("error://example.com", WebClientError.unsupportedURL("error://example.com")),
         ("http://", WebClientError.invalidURL("http://")),
         ("not a url", WebClientError.invalidURL("not a url")),
@@ -607,7 +595,7 @@ struct Chapter4 {
         }
     }
 
-    @Test("fetch follows redirects, reads headers and bodies, limits sizes; HEAD reads no body", .timeLimit(.minutes(3)))
+    @Test("fetch follows redirects, reads headers and bodies, limits sizes; HEAD reads no body")
     func fetchDetails() async throws {
         try await withStubServer { stub in
             try await withHTTPClient { client in
@@ -636,7 +624,7 @@ struct Chapter4 {
         }
     }
 
-    @Test("Cancelling the task of an in-flight request throws CancellationError and closes the connection", .timeLimit(.minutes(3)))
+    @Test("Cancelling the task of an in-flight request throws CancellationError and closes the connection")
     func cancellingARequest() async throws {
         try await withStubServer { stub in
             try await withHTTPClient { client in
@@ -651,19 +639,6 @@ struct Chapter4 {
 }
 
 // MARK: - Helpers
-
-/// Awaits an event the test expects (a log entry, a stub counter), failing
-/// with `TimeoutError` after `limit` instead of hanging when broken library
-/// code never produces it. A guard, not a synchronisation: the event decides.
-func eventually(
-    within limit: Duration = .seconds(10),
-    _ event: @escaping @Sendable () async throws -> Void
-) async throws {
-    try await withTimeout(limit, operation: event)
-}
-
-/// `k` book seconds in whole milliseconds, for the stub's `/delay/{ms}`.
-func ms(_ k: Double) -> Int { (Book.second * k).milliseconds }
 
 /// Binds a listener on 127.0.0.1, runs `server` with its stream of
 /// connections while a client task connects (once the log shows `"waiting"`),

@@ -13,7 +13,7 @@ import CurriculumCore
 ///
 /// Every Postgres test runs against a real server: the embedded throwaway
 /// cluster (or `DATABASE_URL`), each in its own database cloned from a
-/// template (`withProductsTestDatabase(.schema | .seeded | .empty)`).
+/// template (`withScratchProductsDatabase(.schema | .seeded | .empty)`).
 /// `u` is one book second (`Book.second`).
 @Suite("Chapter 5 · Non-blocking database drivers", .curriculum, .timeLimit(.minutes(3)))
 struct Chapter5 {
@@ -25,7 +25,7 @@ struct Chapter5 {
     func listing5_1() async throws {
         // Book: asyncpg.connect succeeds and reports a structured server version (15.x → major 15).
         // Swift: PostgresConnection.connect (no pool); PostgresNIO has no version accessor, SQL provides it.
-        let server = try await ProductsTestDatabases.shared.prepared()  // the `postgres` database
+        let server = try await ProductsScratchDatabases.shared.prepared()  // the `postgres` database
         let connection = try await ProductsDatabase.connect(server)
         let version = try await ProductsDatabase.serverVersion(on: connection)
         try await connection.close()
@@ -53,7 +53,7 @@ struct Chapter5 {
     func listing5_2() async throws {
         // Book: a module of SQL constants defines five tables (and reference rows); it executes nothing.
         // Swift: one statement per string — PostgresNIO's extended protocol rejects multi-command strings (42601).
-        try await withProductsTestDatabase(.empty) { db in
+        try await withScratchProductsDatabase(.empty) { db in
             try await withConnection(db) { c in
                 for sql in ProductsSchema.createTables { try await c.run(PostgresQuery(unsafeSQL: sql)) }
 
@@ -109,7 +109,7 @@ struct Chapter5 {
     func listing5_3() async throws {
         // Book: execute returns a status per statement: CREATE TABLE ×5, then INSERT 0 1 per reference block.
         // Swift: the EventLoopFuture flavour of query() exposes the tag (PostgresQueryResult.metadata).
-        try await withProductsTestDatabase(.empty) { db in
+        try await withScratchProductsDatabase(.empty) { db in
             try await withConnection(db) { c in
                 var tags: [String] = []
                 var rowCounts: [Int?] = []
@@ -141,7 +141,7 @@ struct Chapter5 {
     func listing5_4() async throws {
         // Book: fetch returns records; on a fresh table (1, Levis) and (2, Seven).
         // Swift: string interpolation binds values as parameters; rows decode into typed tuples.
-        try await withProductsTestDatabase(.schema) { db in
+        try await withScratchProductsDatabase(.schema) { db in
             try await withConnection(db) { c in
                 try await ProductsDatabase.insertBrand("Levis", on: c)
                 try await ProductsDatabase.insertBrand("Seven", on: c)
@@ -174,8 +174,8 @@ struct Chapter5 {
                 return (trace.statements.count, try await ProductsDatabase.allBrands(on: c))
             }
         }
-        let first = try await withProductsTestDatabase(.schema) { try await insertRandomBrands(into: $0) }
-        let second = try await withProductsTestDatabase(.schema) { try await insertRandomBrands(into: $0) }
+        let first = try await withScratchProductsDatabase(.schema) { try await insertRandomBrands(into: $0) }
+        let second = try await withScratchProductsDatabase(.schema) { try await insertRandomBrands(into: $0) }
 
         #expect(first.statements == 1)
         #expect(first.brands.count == 100)
@@ -192,7 +192,7 @@ struct Chapter5 {
         // Swift: the same data from a seeded SplitMix64, each table in one UNNEST statement.
         let words = try ProductsSeeder.words()
         let vocabulary = Set(words)
-        try await withProductsTestDatabase(.schema) { db in
+        try await withScratchProductsDatabase(.schema) { db in
             try await withConnection(db) { c in
                 var rng = SplitMix64(seed: ProductsSeeder.defaultSeed)
                 try await ProductsSeeder.insertBrands(ProductsSeeder.brandNames(from: words, using: &rng), on: c)
@@ -236,7 +236,7 @@ struct Chapter5 {
     func listing5_7() async throws {
         // Book: two queries gathered on a pool of 6 each borrow their own connection and run at once.
         // Swift: PostgresClient is the pool and must be run; simultaneity is proven by a server-side rendezvous.
-        try await withProductsTestDatabase(.seeded) { db in
+        try await withScratchProductsDatabase(.seeded) { db in
             try await withProductsPool(db, size: 6, applicationName: "ch5-pool") { pool in
                 let tag = uniqueTag("l57")
                 async let a = pool.withConnection {
@@ -278,7 +278,7 @@ struct Chapter5 {
         // Swift: both are async; "synchronous" means sequential awaits. Evidence: the pool's in-flight gauge,
         // distinct backends, and (latency-bound with pg_sleep, so it holds on 2 cores) elapsed time.
         let n = 120
-        try await withProductsTestDatabase(.seeded) { db in
+        try await withScratchProductsDatabase(.seeded) { db in
             let reference = try await withProductsPool(db, size: 6) { pool in
                 pool.gauge.reset()
                 var sequential: [ProductRow?] = []
@@ -334,7 +334,7 @@ struct Chapter5 {
     func listing5_9() async throws {
         // Book: leaving `async with connection.transaction()` normally commits both inserts together.
         // Swift: withTransaction(on:) keeps one connection for the whole closure (BEGIN … COMMIT).
-        try await withProductsTestDatabase(.schema) { db in
+        try await withScratchProductsDatabase(.schema) { db in
             try await withConnection(db) { observer in
                 try await withConnection(db) { c in
                     let before = try await observer.count("SELECT count(*) FROM brand")
@@ -358,7 +358,7 @@ struct Chapter5 {
     func listing5_10() async throws {
         // Book: the second insert of id 9999 fails and the whole transaction rolls back, the first insert included.
         // Swift: the same; the error is typed (.uniqueViolation, SQLSTATE 23505) instead of an exception class.
-        try await withProductsTestDatabase(.schema) { db in
+        try await withScratchProductsDatabase(.schema) { db in
             try await withConnection(db) { c in
                 let error = await #expect(throws: DatabaseError.self) {
                     try await withTransaction(on: c) { tx in
@@ -381,7 +381,7 @@ struct Chapter5 {
     func listing5_11() async throws {
         // Book: the inner transaction is a SAVEPOINT: its failure rolls back only itself; my_new_brand commits.
         // Swift: the library nests with savepoints; PostgresNIO's own withTransaction does not, and loses the outer row.
-        try await withProductsTestDatabase(.schema) { db in
+        try await withScratchProductsDatabase(.schema) { db in
             try await withConnection(db) { c in
                 func listing(brand: String, nesting: Transaction.Nesting) async throws -> DatabaseError? {
                     var innerError: DatabaseError?
@@ -448,7 +448,7 @@ struct Chapter5 {
             }
         }
 
-        try await withProductsTestDatabase(.schema) { db in
+        try await withScratchProductsDatabase(.schema) { db in
             try await withConnection(db) { observer in
                 try await withConnection(db) { c in
                     let happy = try await manually([
@@ -520,7 +520,7 @@ struct Chapter5 {
         // Book: async for over connection.cursor(query) streams rows from a server-side cursor in batches of 50.
         // Swift: the library's Cursor (DECLARE / FETCH 50 on demand) as an AsyncSequence; PostgresNIO's
         // PostgresRowSequence is the idiomatic backpressured stream without a named cursor.
-        try await withProductsTestDatabase(.seeded) { db in
+        try await withScratchProductsDatabase(.seeded) { db in
             try await withConnection(db) { c in
                 let log = EventLog()
                 var ids: [Int] = []
@@ -567,7 +567,7 @@ struct Chapter5 {
     func listing5_16() async throws {
         // Book: cursor.forward(500) skips rows on the server, fetch(100) returns rows 501–600.
         // Swift: MOVE FORWARD 500 / FETCH 100; the port adds ORDER BY (the listing's order is unspecified).
-        try await withProductsTestDatabase(.seeded) { db in
+        try await withScratchProductsDatabase(.seeded) { db in
             try await withConnection(db) { c in
                 try await withTransaction(on: c) { tx in
                     try await withCursor("SELECT product_id, product_name FROM product ORDER BY product_id", in: tx) { cursor in
@@ -587,7 +587,7 @@ struct Chapter5 {
     func listing5_17() async throws {
         // Book: take(generator, 5) yields the first five products and stops early (Python's take pulls a sixth
         // item before it notices the limit). Swift: AsyncSequence.prefix(5) is `take`, and pulls exactly five.
-        try await withProductsTestDatabase(.seeded) { db in
+        try await withScratchProductsDatabase(.seeded) { db in
             try await withConnection(db) { c in
                 try await withTransaction(on: c) { tx in
                     let counter = PullCounter()
@@ -615,7 +615,7 @@ struct Chapter5 {
 
     @Test("A wrong password is a typed authentication error", .tags(.postgres), .needsPostgres)
     func wrongPassword() async throws {
-        let server = try await ProductsTestDatabases.shared.prepared()
+        let server = try await ProductsScratchDatabases.shared.prepared()
         var wrong = server
         wrong.password = "not-the-password"
         if server.isEmbedded {
@@ -646,7 +646,7 @@ struct Chapter5 {
     @Test("A syntax error, a constraint violation and a timeout each roll back the whole transaction",
           .tags(.postgres), .needsPostgres)
     func failuresRollBack() async throws {
-        try await withProductsTestDatabase(.seeded) { db in
+        try await withScratchProductsDatabase(.seeded) { db in
             try await withConnection(db) { c in
                 let brands = try await c.count("SELECT count(*) FROM brand")
                 let products = try await c.count("SELECT count(*) FROM product")
@@ -689,7 +689,7 @@ struct Chapter5 {
 
     @Test("A Transaction dropped without commit() or rollback() is rolled back", .tags(.postgres), .needsPostgres)
     func droppedTransaction() async throws {
-        try await withProductsTestDatabase(.schema) { db in
+        try await withScratchProductsDatabase(.schema) { db in
             try await withConnection(db) { c in
                 do {
                     let tx = try await Transaction.begin(on: c)
@@ -706,8 +706,8 @@ struct Chapter5 {
 
     @Test("Test databases are isolated clones of the seeded template", .tags(.postgres), .needsPostgres)
     func isolatedClones() async throws {
-        try await withProductsTestDatabase(.seeded) { a in
-            try await withProductsTestDatabase(.seeded) { b in
+        try await withScratchProductsDatabase(.seeded) { a in
+            try await withScratchProductsDatabase(.seeded) { b in
                 #expect(a.database != b.database)
                 try await withConnection(a) { try await ProductsDatabase.insertBrand("only_in_a", on: $0) }
                 let inB = try await withConnection(b) {

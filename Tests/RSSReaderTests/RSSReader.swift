@@ -13,23 +13,23 @@ import Processes
 /// handle each as it completes, parse the entries, then check every entry
 /// link's status concurrently with a timeout, logging failures without
 /// stopping. Run with `swift test --filter RSSReader`.
-@Suite("RSS reader", .curriculum, .tags(.http))
+@Suite("RSS reader", .curriculum, .tags(.http), .timeLimit(.minutes(3)))
 struct RSSReader {
 
     // MARK: - R1 fetching
 
     @Test("RSS R1 — feeds are handled as they complete, not in input order",
-          .tags(.timing), .bookSecond(.milliseconds(100)), .timeLimit(.minutes(3)))
+          .tags(.timing), .bookSecond(.milliseconds(100)))
     func r1_completionOrder() async throws {
         // Seed: asyncio.wait(FIRST_COMPLETED) in a loop; each feed is processed when it arrives, and the phase lasts as long as the slowest.
         // Swift: a windowed task group yields in completion order by itself; done/pending become two counters.
         try await withFeedStub { stub in
             try await withHTTPClient(configuration: .init(maxConnectionsPerHost: 8)) { client in
-                let u = Book.second.milliseconds
+                let ms1 = ms(1)  // one book second in the stub's milliseconds
                 let urls = [
-                    stub.url("/feeds/rss2.xml?delay_ms=\(3 * u)"),
-                    stub.url("/feeds/atom.xml?delay_ms=\(1 * u)"),
-                    stub.url("/feeds/rdf.xml?delay_ms=\(2 * u)"),
+                    stub.url("/feeds/rss2.xml?delay_ms=\(3 * ms1)"),
+                    stub.url("/feeds/atom.xml?delay_ms=\(1 * ms1)"),
+                    stub.url("/feeds/rdf.xml?delay_ms=\(2 * ms1)"),
                 ]
                 let start = ContinuousClock.now
                 var order: [Int] = []
@@ -48,13 +48,14 @@ struct RSSReader {
         }
     }
 
-    @Test("RSS R1 — the feed window bounds the requests in flight", .timeLimit(.minutes(3)))
+    @Test("RSS R1 — the feed window bounds the requests in flight")
     func r1_feedWindow() async throws {
         // Seed: unbounded tasks, bounded only by aiohttp's 100-connection pool.
-        // Swift: a window of 2 children; the stub's peak in-flight count is the evidence (≤ 2, and == 2: they did overlap).
+        // Swift: a window of 2 children. Each feed answers only once 2 requests wait at the stub together (its barrier), so
+        // the run completes only if the window really holds 2 at once, and the stub's peak in-flight count shows no more.
         try await withFeedStub { stub in
             try await withHTTPClient(configuration: .init(maxConnectionsPerHost: 16)) { client in
-                let urls = (0..<6).map { stub.url("/feeds/rss2.xml?delay_ms=\(Book.second.milliseconds)&id=\($0)") }
+                let urls = (0..<6).map { stub.url("/feeds/rss2.xml?barrier=2&key=r1window&timeout_ms=\(ms(20))&id=\($0)") }
                 var ok = 0
                 for await outcome in FeedRunner.fetchFeeds(urls, client: client, maxConcurrent: 2, timeout: Book.seconds(40)) {
                     if case .success(let feed) = outcome.result, feed.entries.count == 3 { ok += 1 }
@@ -67,7 +68,7 @@ struct RSSReader {
     }
 
     @Test("RSS R1 — a hanging feed is abandoned at its timeout and holds nothing up",
-          .tags(.timing), .bookSecond(.milliseconds(100)), .timeLimit(.minutes(3)))
+          .tags(.timing), .bookSecond(.milliseconds(100)))
     func r1_hangingFeedTimesOut() async throws {
         // Seed: the fetch phase has no timeout at all: one hanging feed keeps the program waiting (aiohttp's 5-minute default).
         // Swift: every request has its own deadline covering the body; the stub sees the abandoned request aborted.
@@ -93,7 +94,7 @@ struct RSSReader {
 
     // MARK: - R2 failures
 
-    @Test("RSS R2 — each failing feed carries its own reason and the rest are read", .timeLimit(.minutes(3)))
+    @Test("RSS R2 — each failing feed carries its own reason and the rest are read")
     func r2_failuresReported() async throws {
         // Seed: logging.error(exception) and go on; HTTP error pages and HTML silently count as empty feeds.
         // Swift: every failure is a typed FeedError value in the stream; the good feeds are unaffected.
@@ -142,7 +143,7 @@ struct RSSReader {
         }
     }
 
-    @Test("RSS R2 — bad input: a 10 MiB feed, a huge valid feed, feeds without links", .timeLimit(.minutes(3)))
+    @Test("RSS R2 — bad input: a 10 MiB feed, a huge valid feed, feeds without links")
     func r2_badInput() async throws {
         // Seed: reads any body whole into memory and hands it to feedparser.
         // Swift: bodies are collected up to a limit (10 MiB by default) with a clear error; larger limits parse fine.
@@ -265,7 +266,7 @@ struct RSSReader {
 
     // MARK: - R5 link checks
 
-    @Test("RSS R5 — every link gets its status class; failures never stop the others", .timeLimit(.minutes(3)))
+    @Test("RSS R5 — every link gets its status class; failures never stop the others")
     func r5_linkStatuses() async throws {
         // Seed: GET each link, print the status, log exceptions; the wait timeout abandons nothing.
         // Swift: HEAD (GET where HEAD is refused) with a per-request deadline; outcomes are typed classes.
@@ -310,7 +311,7 @@ struct RSSReader {
     }
 
     @Test("RSS R5 — a hanging link times out on its own deadline and the phase ends",
-          .tags(.timing), .bookSecond(.milliseconds(100)), .timeLimit(.minutes(3)))
+          .tags(.timing), .bookSecond(.milliseconds(100)))
     func r5_linkTimeout() async throws {
         // Seed: timeout=5 only bounds one wait() round; a hanging link keeps the program alive for minutes.
         // Swift: each request is cancelled at its deadline; nothing outlives the phase.
@@ -336,7 +337,7 @@ struct RSSReader {
         }
     }
 
-    @Test("RSS R5 — the link window is respected, and filled: a /barrier proof", .timeLimit(.minutes(3)))
+    @Test("RSS R5 — the link window is respected, and filled: a /barrier proof")
     func r5_linkWindow() async throws {
         // Seed: concurrency bounded by accident (aiohttp's 100 connections).
         // Swift: with a window of 3, /barrier/3 opens (3 in flight at once) and the peak is exactly 3; a window of 2 cannot open it.
@@ -367,23 +368,23 @@ struct RSSReader {
     // MARK: - R6 output and report
 
     @Test("RSS R6 — progress lines come in completion order and match the report",
-          .tags(.timing), .bookSecond(.milliseconds(100)), .timeLimit(.minutes(3)))
+          .tags(.timing), .bookSecond(.milliseconds(100)))
     func r6_progressAndReport() async throws {
         // Seed: prints done/pending counts per round and each status; no summary, exit status always 0.
         // Swift: one line per completion in both phases, then a Report whose counts match those lines.
         try await withFeedStub { stub in
-            let u = Book.second.milliseconds
+            let ms1 = ms(1)  // one book second in the stub's milliseconds
             let lines = Locked<[String]>([])
             let printer = ProgressPrinter { text in lines.withLock { $0.append(contentsOf: text.split(separator: "\n").map(String.init)) } }
             let configuration = FeedReaderConfiguration(
-                urls: [stub.url("/feeds/rss2.xml?delay_ms=\(2 * u)"), stub.url("/feeds/dup-a.xml"), stub.url("/status/500?delay_ms=\(u)")],
+                urls: [stub.url("/feeds/rss2.xml?delay_ms=\(2 * ms1)"), stub.url("/feeds/dup-a.xml"), stub.url("/status/500?delay_ms=\(ms1)")],
                 maxConcurrentFeeds: 4, maxConcurrentLinks: 4, feedTimeout: Book.seconds(40), linkTimeout: Book.seconds(40))
             let report = try await FeedRunner.run(configuration, progress: printer)
             let printed = lines.withLock { $0 }
             let feedLines = printed.filter { $0.hasPrefix("[") }.prefix(3)
             #expect(feedLines.map { String($0.prefix(5)) } == ["[1/3]", "[2/3]", "[3/3]"])
             #expect(feedLines[feedLines.startIndex].contains("/feeds/dup-a.xml — 2 entries"))
-            #expect(feedLines[feedLines.startIndex + 1].contains("/status/500?delay_ms=\(u) — failed: HTTP status 500"))
+            #expect(feedLines[feedLines.startIndex + 1].contains("/status/500?delay_ms=\(ms1) — failed: HTTP status 500"))
             #expect(feedLines[feedLines.startIndex + 2].contains("/feeds/rss2.xml"))
             let linkLines = printed.filter { $0.hasPrefix("[") }.dropFirst(3)
             #expect(linkLines.count == report.summary.links)
@@ -427,7 +428,7 @@ struct RSSReader {
     }
 
     @Test("RSS R6 — rssreader --demo --json prints a Report; exit statuses 0, 1 and 2",
-          .tags(.processes), .timeLimit(.minutes(3)))
+          .tags(.processes))
     func r6_executable() async throws {
         // Seed: always exits 0 and prints no summary.
         // Swift: the real executable (built next to this test binary) runs the offline demo and prints JSON that decodes into Report.
@@ -493,13 +494,13 @@ struct RSSReader {
     // MARK: - R8 the whole run
 
     @Test("RSS R8 — the whole run: the report is exact and takes about the slowest pieces",
-          .tags(.timing), .bookSecond(.milliseconds(100)), .timeLimit(.minutes(3)))
+          .tags(.timing), .bookSecond(.milliseconds(100)))
     func r8_wholeRun() async throws {
         // Seed: main() timed with async_timed: dozens of feeds and hundreds of links take about as long as the slowest pieces.
         // Swift: FeedRunner.run; parsing happens in the fetching child tasks, concurrently; nothing leaks past the run.
         try await withFeedStub { stub in
-            let u = Book.second.milliseconds
-            let feeds = ["rss2.xml", "atom.xml", "rdf.xml?delay_ms=\(2 * u)", "relative.xml", "dup-a.xml", "dup-b.xml"]
+            let ms1 = ms(1)  // one book second in the stub's milliseconds
+            let feeds = ["rss2.xml", "atom.xml", "rdf.xml?delay_ms=\(2 * ms1)", "relative.xml", "dup-a.xml", "dup-b.xml"]
                 .map { stub.url("/feeds/\($0)") } + [stub.url("/status/503")]
             let configuration = FeedReaderConfiguration(
                 urls: feeds, maxConcurrentFeeds: 8, maxConcurrentLinks: 16,

@@ -3,7 +3,7 @@ import LocalServices
 import PostgresNIO
 import Synchronization
 
-/// What a test database starts from.
+/// What a scratch database starts from.
 public enum ProductsTemplate: String, Sendable, CaseIterable {
     /// An empty database (from `template0`): for creating the schema.
     case empty
@@ -14,7 +14,8 @@ public enum ProductsTemplate: String, Sendable, CaseIterable {
     case seeded
 }
 
-/// Per-test databases cloned from seeded templates, on ``EmbeddedPostgres``
+/// Throwaway databases cloned from seeded templates — one per test, one per
+/// benchmark run — on ``EmbeddedPostgres``
 /// (or `DATABASE_URL`).
 ///
 /// The first use builds two template databases once per process
@@ -23,9 +24,9 @@ public enum ProductsTemplate: String, Sendable, CaseIterable {
 /// other's rows and can run in parallel. Postgres refuses to clone a template
 /// while a session is connected to it, so every template connection is closed
 /// before the first clone.
-public actor ProductsTestDatabases {
+public actor ProductsScratchDatabases {
     /// The process-wide instance.
-    public static let shared = ProductsTestDatabases()
+    public static let shared = ProductsScratchDatabases()
 
     private var setup: Task<PostgresEndpoint, any Error>?
     private var counter = 0
@@ -92,21 +93,21 @@ public actor ProductsTestDatabases {
 /// the database afterwards (also when `body` throws).
 ///
 /// The scoped helper every Postgres test uses: `try await
-/// withProductsTestDatabase(.seeded) { db in … }` where `db` is the endpoint
+/// withScratchProductsDatabase(.seeded) { db in … }` where `db` is the endpoint
 /// to connect to (``ProductsDatabase/connect(_:applicationName:)``,
 /// ``withProductsPool(_:size:applicationName:isolation:_:)``, libpq).
-public func withProductsTestDatabase<R>(
+public func withScratchProductsDatabase<R>(
     _ template: ProductsTemplate = .seeded,
     isolation: isolated (any Actor)? = #isolation,
     _ body: (PostgresEndpoint) async throws -> sending R
 ) async throws -> sending R {
-    let db = try await ProductsTestDatabases.shared.create(from: template)
+    let db = try await ProductsScratchDatabases.shared.create(from: template)
     do {
         let value = try await body(db)
-        try await ProductsTestDatabases.shared.drop(db)
+        try await ProductsScratchDatabases.shared.drop(db)
         return value
     } catch {
-        try? await ProductsTestDatabases.shared.drop(db)
+        try? await ProductsScratchDatabases.shared.drop(db)
         throw error
     }
 }

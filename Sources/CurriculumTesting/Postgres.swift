@@ -1,3 +1,6 @@
+// Test support for the database listings (chapters 5, 8, 9): who may run,
+// one-off connections, small query helpers.
+
 import LocalServices
 import PostgresNIO
 import ProductsDatabase
@@ -8,14 +11,14 @@ extension Trait where Self == ConditionTrait {
     /// Runs the test when PostgreSQL is available (`DATABASE_URL` or the
     /// machine's server binaries) or required (`REQUIRE_POSTGRES=1`: it then
     /// fails with the same message); otherwise skips it, naming both fixes.
-    static var needsPostgres: Self {
+    public static var needsPostgres: Self {
         .enabled(if: EmbeddedPostgres.shouldRunTests, Comment(rawValue: EmbeddedPostgres.unavailableMessage))
     }
 }
 
 /// Opens a single connection to `db` for `body`, and closes it.
 @discardableResult
-func withConnection<R>(
+public func withConnection<R>(
     _ db: PostgresEndpoint, isolation: isolated (any Actor)? = #isolation,
     _ body: (PostgresConnection) async throws -> sending R
 ) async throws -> sending R {
@@ -24,25 +27,26 @@ func withConnection<R>(
 
 extension PostgresConnection {
     /// The single integer a `SELECT count(*) …` returns.
-    func count(_ query: PostgresQuery) async throws -> Int {
+    public func count(_ query: PostgresQuery) async throws -> Int {
         try await run(query).rows[0].decode(Int.self)
     }
 
     /// The single text column of every row.
-    func strings(_ query: PostgresQuery) async throws -> [String] {
+    public func strings(_ query: PostgresQuery) async throws -> [String] {
         try await run(query).rows.map { try $0.decode(String.self) }
     }
 }
 
 /// Counts the elements an async sequence hands out (the evidence that
 /// `prefix(5)` pulls exactly five).
-final class PullCounter: Sendable {
+public final class PullCounter: Sendable {
     private let n = Atomic<Int>(0)
-    func pulled() { n.add(1, ordering: .relaxed) }
-    var count: Int { n.load(ordering: .relaxed) }
+    public init() {}
+    public func pulled() { n.add(1, ordering: .relaxed) }
+    public var count: Int { n.load(ordering: .relaxed) }
 }
 
 /// A unique tag for `rendezvous` (letters, digits, `_`).
-func uniqueTag(_ prefix: String) -> String {
+public func uniqueTag(_ prefix: String) -> String {
     "\(prefix)_\(UInt32.random(in: 0...UInt32.max))"
 }

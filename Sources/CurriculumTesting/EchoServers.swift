@@ -1,0 +1,54 @@
+import CurriculumCore
+import SocketServers
+import Testing
+
+// The chapter 3 servers in scoped helpers: started, handed to the test, and
+// always stopped, whatever the test body does.
+
+/// The two multi-client servers the reliability tests run against.
+public enum ServerKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case async, selector
+    public var testDescription: String { rawValue }
+}
+
+/// Runs `body` with a started server of `kind` and always stops it.
+public func withEchoServer<T: Sendable>(
+    _ kind: ServerKind, log: EventLog = EventLog(),
+    _ body: @Sendable (_ port: Int, _ log: EventLog) async throws -> T
+) async throws -> T {
+    switch kind {
+    case .selector:
+        let server = try SelectorEchoServer(log: log)
+        do {
+            let result = try await body(server.port, log)
+            await server.stop()
+            return result
+        } catch {
+            await server.stop()
+            throw error
+        }
+    case .async:
+        return try await withAsyncEchoServer(log: log) { server in try await body(server.port, log) }
+    }
+}
+
+/// Runs `body` with a bound, serving ``AsyncEchoServer``; cancels it afterwards.
+public func withAsyncEchoServer<T: Sendable>(
+    log: EventLog = EventLog(),
+    _ body: @Sendable (AsyncEchoServer) async throws -> T
+) async throws -> T {
+    let server = try await AsyncEchoServer.bind(log: log)
+    return try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await server.run() }
+        do {
+            let result = try await body(server)
+            group.cancelAll()
+            try await group.waitForAll()
+            return result
+        } catch {
+            group.cancelAll()
+            try? await group.waitForAll()
+            throw error
+        }
+    }
+}
