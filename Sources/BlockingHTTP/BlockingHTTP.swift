@@ -61,8 +61,7 @@ public enum BlockingHTTP {
                 setup = ccurl_easy_setopt_pointer(handle, CURLOPT_WRITEDATA, Unmanaged.passUnretained(sink).toOpaque())
             }
             if setup == CURLE_OK, let timeout {
-                let ms = max(1, timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
-                setup = ccurl_easy_setopt_long(handle, CURLOPT_TIMEOUT_MS, Int(ms))
+                setup = ccurl_easy_setopt_long(handle, CURLOPT_TIMEOUT_MS, max(1, timeout.milliseconds))
             }
             guard setup == CURLE_OK else { return setup }
             return curl_easy_perform(handle)

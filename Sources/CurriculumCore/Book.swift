@@ -18,18 +18,6 @@ public enum Book {
 }
 
 extension Duration {
-    /// The duration as a floating-point number of seconds.
-    public var seconds: Double {
-        let (s, attos) = components
-        return Double(s) + Double(attos) / 1e18
-    }
-
-    /// The duration in whole milliseconds (rounded down).
-    public var milliseconds: Int {
-        let (s, attos) = components
-        return Int(s) * 1000 + Int(attos / 1_000_000_000_000_000)
-    }
-
     /// This duration expressed in book seconds (`self / Book.second`).
     public var inBookSeconds: Double { self / Book.second }
 }

@@ -107,8 +107,6 @@ public final class Watched<State: Sendable>: Sendable {
             semaphore.wait()
             return true
         }
-        let (seconds, attoseconds) = timeout.components
-        let nanoseconds = max(0, seconds) * 1_000_000_000 + max(0, attoseconds) / 1_000_000_000
-        return semaphore.wait(timeout: .now() + .nanoseconds(Int(nanoseconds))) == .success
+        return semaphore.wait(timeout: .now() + .nanoseconds(Int(timeout.nanoseconds))) == .success
     }
 }

@@ -95,8 +95,7 @@ public struct Socket: ~Copyable, Sendable {
     /// throws ``SocketError/wouldBlock`` (`sock.settimeout`). Tests use it so
     /// a broken server makes them fail instead of hang.
     public func setTimeout(_ timeout: Duration) throws {
-        let (s, attos) = timeout.components
-        var tv = timeval(tv_sec: Int(s), tv_usec: Int(attos / 1_000_000_000_000))
+        var tv = timeout.timeval
         for option in [SO_RCVTIMEO, SO_SNDTIMEO] {
             guard setsockopt(fd, SOL_SOCKET, option, &tv, socklen_t(MemoryLayout<timeval>.size)) == 0 else {
                 throw SocketError.fromErrno("setsockopt")
@@ -285,14 +284,6 @@ public struct Accepted: ~Copyable, Sendable {
     public var socket: Socket
     /// The client's address: 127.0.0.1 and its ephemeral port on loopback.
     public var peer: SocketAddress
-}
-
-extension Duration {
-    /// Whole milliseconds (rounded down), for `poll`/`epoll_wait` timeouts.
-    var milliseconds: Int64 {
-        let (s, attos) = components
-        return s * 1000 + attos / 1_000_000_000_000_000
-    }
 }
 
 extension Array where Element == UInt8 {

@@ -60,7 +60,7 @@ public struct WebClientConfiguration: Sendable {
     /// back-off until the connect timeout.
     public var httpClientConfiguration: HTTPClient.Configuration {
         var c = HTTPClient.Configuration()
-        c.timeout = .init(connect: connectTimeout.map(TimeAmount.init), read: readTimeout.map(TimeAmount.init))
+        c.timeout = .init(connect: connectTimeout.map { TimeAmount($0) }, read: readTimeout.map { TimeAmount($0) })
         c.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = maxConnectionsPerHost
         c.connectionPool.retryConnectionEstablishment = false
         c.redirectConfiguration = followRedirects
@@ -152,14 +152,6 @@ public func withHTTPClient<Result>(
     }
     try await http.shutdown()
     return result
-}
-
-extension TimeAmount {
-    /// The `Duration` as a NIO `TimeAmount` (nanosecond precision).
-    init(_ duration: Duration) {
-        let (s, attos) = duration.components
-        self = .nanoseconds(s * 1_000_000_000 + attos / 1_000_000_000)
-    }
 }
 
 /// A ``WebClientConfiguration`` that cannot work (say a connection limit of 0),

@@ -106,10 +106,3 @@ struct FibBenchmark: AsyncParsableCommand {
     }
 }
 
-extension Duration {
-    /// Seconds as a `Double` (kept local: the benchmark imports no Foundation).
-    fileprivate var seconds: Double {
-        let (s, attos) = components
-        return Double(s) + Double(attos) / 1e18
-    }
-}

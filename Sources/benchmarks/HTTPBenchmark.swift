@@ -171,6 +171,8 @@ struct HTTPBenchmark: AsyncParsableCommand {
     private func format(_ x: Double) -> String { String(format: "%.1f", x) }
 }
 
+
 extension Duration {
+    /// Microseconds as a `Double`, for the per-request CPU figures.
     fileprivate var micros: Double { seconds * 1e6 }
 }

@@ -3,6 +3,7 @@ import FeedReader
 import Foundation
 import LocalServices
 import WebClients
+import Threads
 import AsyncPrimitives
 import CurriculumCore
 
@@ -49,12 +50,7 @@ struct RSSBenchmark: AsyncParsableCommand {
             if serve {
                 FileHandle.standardOutput.write(Data("BASE \(stub.baseURL) feeds=\(feeds) entries=\(entries) latency_ms=\(latency)\n".utf8))
                 // Wait for standard input to close, off the cooperative pool.
-                await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-                    Thread.detachNewThread {
-                        while readLine() != nil {}
-                        c.resume()
-                    }
-                }
+                await spawnThread(name: "stdin-watch") { while readLine() != nil {} }.joined()
             } else {
                 try await measure(stub, urls)
             }

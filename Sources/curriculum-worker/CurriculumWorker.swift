@@ -5,6 +5,7 @@ import Parallelism
 #if canImport(Glibc)
 import Glibc
 #endif
+import CLinux
 import CurriculumCore
 import Threads
 
@@ -91,7 +92,7 @@ struct Threads: ParsableCommand {
 /// Whether this binary runs under the thread sanitizer, whose runtime starts
 /// a background thread of its own with the first `pthread_create`.
 var underThreadSanitizer: Bool {
-    dlsym(UnsafeMutableRawPointer(bitPattern: 0), "__tsan_init") != nil
+    CLinux_tsan_enabled() != 0
 }
 
 /// Listing 1.6a's child: one naive Fibonacci, bracketed by system-wide
