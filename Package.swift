@@ -31,6 +31,7 @@ let package = Package(
     products: [
         .library(name: "AsyncPrimitives", targets: ["AsyncPrimitives"]),
         .library(name: "LocalServices", targets: ["LocalServices"]),
+        .library(name: "PostgresServer", targets: ["PostgresServer"]),
         .executable(name: "curriculum-worker", targets: ["curriculum-worker"]),
         .executable(name: "echo-server", targets: ["echo-server"]),
         .executable(name: "products-db", targets: ["products-db"]),
@@ -72,15 +73,22 @@ let package = Package(
             dependencies: nio + ["CurriculumCore", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
-        /// Real local services for tests and apps: the HTTP stub, connect-
-        /// failure fixtures, and the embedded PostgreSQL cluster.
+        /// Real local network services for tests and apps: the HTTP stub
+        /// (`StubHTTPServer`) and the connect-failure fixtures.
         .target(
             name: "LocalServices",
             dependencies: nio + [
-                "CurriculumCore", "Processes", "Threads",
+                "CurriculumCore",
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: strict
+        ),
+        /// The PostgreSQL server the database chapters use: `DATABASE_URL`, or
+        /// a throwaway cluster from the machine's binaries (`EmbeddedPostgres`),
+        /// and the `PostgresEndpoint` value that says where it is.
+        .target(
+            name: "PostgresServer",
+            dependencies: ["CurriculumCore", "Processes"],
             swiftSettings: strict
         ),
         /// CPU-bound workloads and worker processes (chapters 1 and 6).
@@ -112,11 +120,13 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        /// Chapter 8: streams — framing (`LineFrameDecoder`), readers and writers.
+        .target(name: "Streams", dependencies: nio, swiftSettings: strict),
         /// Chapter 3 (and 4.1): blocking, selector and SwiftNIO echo servers.
         .target(
             name: "SocketServers",
             dependencies: nio + [
-                "CLinux", "CurriculumCore", "Threads", "AsyncPrimitives",
+                "CLinux", "CurriculumCore", "Threads", "AsyncPrimitives", "Streams",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -135,7 +145,7 @@ let package = Package(
             dependencies: nio + [
                 "CurriculumCore", "AsyncPrimitives",
                 "CLibPQ",
-                "LocalServices",
+                "PostgresServer",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -176,7 +186,7 @@ let package = Package(
         .executableTarget(
             name: "products-db",
             dependencies: [
-                "ProductsDatabase", "LocalServices",
+                "ProductsDatabase", "PostgresServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -193,7 +203,7 @@ let package = Package(
             name: "benchmarks",
             dependencies: nio + [
                 "CurriculumCore", "Threads", "Processes",
-                "AsyncPrimitives", "LocalServices", "Parallelism", "WebClients",
+                "AsyncPrimitives", "LocalServices", "PostgresServer", "Parallelism", "WebClients",
                 "SocketServers", "ProductsDatabase", "FeedReader", "BlockingHTTP",
                 // Built alongside so `benchmarks fib` finds its child processes next to itself.
                 "curriculum-worker",
@@ -213,7 +223,7 @@ let package = Package(
         .target(
             name: "CurriculumTesting",
             dependencies: [
-                "CurriculumCore", "AsyncPrimitives", "LocalServices", "Parallelism", "Processes", "Threads",
+                "CurriculumCore", "AsyncPrimitives", "LocalServices", "PostgresServer", "Parallelism", "Processes", "Threads",
                 "SocketServers", "ProductsDatabase",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
@@ -257,7 +267,7 @@ let package = Package(
         .testTarget(
             name: "Chapter5Tests",
             dependencies: [
-                "CurriculumCore", "Threads", "Processes", "CurriculumTesting", "ProductsDatabase", "LocalServices",
+                "CurriculumCore", "Threads", "Processes", "CurriculumTesting", "ProductsDatabase", "PostgresServer", "LocalServices",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: strict

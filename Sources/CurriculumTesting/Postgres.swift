@@ -1,7 +1,7 @@
 // Test support for the database listings (chapters 5, 8, 9): who may run,
 // one-off connections, small query helpers.
 
-import LocalServices
+import PostgresServer
 import PostgresNIO
 import ProductsDatabase
 import Synchronization

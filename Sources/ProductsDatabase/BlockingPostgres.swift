@@ -1,5 +1,5 @@
 import CLibPQ
-import LocalServices
+import PostgresServer
 
 /// A blocking PostgreSQL connection on libpq: psycopg2's role, the contrast to
 /// the async pool (every call blocks its thread until the server answers).

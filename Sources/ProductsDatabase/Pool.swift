@@ -1,4 +1,4 @@
-import LocalServices
+import PostgresServer
 import PostgresNIO
 import CurriculumCore
 

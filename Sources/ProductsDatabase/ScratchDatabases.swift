@@ -1,5 +1,5 @@
 import Foundation
-import LocalServices
+import PostgresServer
 import PostgresNIO
 import Synchronization
 

@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import Streams
 import NIOPosix
 import Parallelism
 import ServiceLifecycle

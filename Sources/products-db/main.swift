@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import LocalServices
+import PostgresServer
 import PostgresNIO
 import ProductsDatabase
 

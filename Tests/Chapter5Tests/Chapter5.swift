@@ -1,6 +1,7 @@
 import CurriculumTesting
 import Foundation
 import LocalServices
+import PostgresServer
 import PostgresNIO
 import ProductsDatabase
 import Synchronization
