@@ -116,12 +116,11 @@ let package = Package(
                 "CurriculumCore", "AsyncPrimitives",
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
         /// Chapter 8: streams — framing (`LineFrameDecoder`), readers and writers.
-        .target(name: "Streams", dependencies: nio, swiftSettings: strict),
+        .target(name: "Streams", dependencies: [.product(name: "NIOCore", package: "swift-nio")], swiftSettings: strict),
         /// Chapter 3 (and 4.1): blocking, selector and SwiftNIO echo servers.
         .target(
             name: "SocketServers",
@@ -158,8 +157,6 @@ let package = Package(
             dependencies: [
                 "CurriculumCore", "AsyncPrimitives",
                 "WebClients",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
@@ -194,7 +191,7 @@ let package = Package(
         .executableTarget(
             name: "rssreader",
             dependencies: [
-                "FeedReader", "LocalServices", "WebClients",
+                "FeedReader", "LocalServices",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -204,11 +201,10 @@ let package = Package(
             dependencies: nio + [
                 "CurriculumCore", "Threads", "Processes",
                 "AsyncPrimitives", "LocalServices", "PostgresServer", "Parallelism", "WebClients",
-                "SocketServers", "ProductsDatabase", "FeedReader", "BlockingHTTP",
+                "SocketServers", "ProductsDatabase", "FeedReader",
                 // Built alongside so `benchmarks fib` finds its child processes next to itself.
                 "curriculum-worker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: strict
@@ -223,8 +219,7 @@ let package = Package(
         .target(
             name: "CurriculumTesting",
             dependencies: [
-                "CurriculumCore", "AsyncPrimitives", "LocalServices", "PostgresServer", "Parallelism", "Processes", "Threads",
-                "SocketServers", "ProductsDatabase",
+                "CurriculumCore", "AsyncPrimitives", "PostgresServer", "Parallelism", "Processes", "SocketServers", "ProductsDatabase",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: strict
@@ -238,17 +233,17 @@ let package = Package(
         /// The local services themselves: the stub's routes, counters and fixtures.
         .testTarget(
             name: "LocalServicesTests",
-            dependencies: ["CurriculumCore", "Threads", "Processes", "CurriculumTesting", "LocalServices", "AsyncPrimitives", "BlockingHTTP", "Parallelism"],
+            dependencies: ["CurriculumCore", "Threads", "CurriculumTesting", "LocalServices", "AsyncPrimitives", "BlockingHTTP", "Parallelism"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "Chapter1Tests",
-            dependencies: ["CurriculumCore", "Threads", "Processes", "CurriculumTesting", "Parallelism", "BlockingHTTP", "LocalServices", "curriculum-worker"],
+            dependencies: ["CurriculumCore", "Threads", "CurriculumTesting", "Parallelism", "BlockingHTTP", "LocalServices", "curriculum-worker"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "Chapter2Tests",
-            dependencies: ["CurriculumCore", "Threads", "Processes", "CurriculumTesting", "AsyncPrimitives", "Parallelism", "BlockingHTTP", "LocalServices"],
+            dependencies: ["CurriculumCore", "Threads", "CurriculumTesting", "AsyncPrimitives", "Parallelism", "BlockingHTTP", "LocalServices"],
             swiftSettings: strict
         ),
         .testTarget(
@@ -259,7 +254,7 @@ let package = Package(
         .testTarget(
             name: "Chapter4Tests",
             dependencies: [
-                "CurriculumCore", "Threads", "Processes", "CurriculumTesting", "WebClients", "SocketServers", "LocalServices",
+                "CurriculumCore", "CurriculumTesting", "WebClients", "SocketServers", "LocalServices",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ] + nio,
             swiftSettings: strict
@@ -267,14 +262,14 @@ let package = Package(
         .testTarget(
             name: "Chapter5Tests",
             dependencies: [
-                "CurriculumCore", "Threads", "Processes", "CurriculumTesting", "ProductsDatabase", "PostgresServer", "LocalServices",
+                "CurriculumCore", "CurriculumTesting", "ProductsDatabase", "PostgresServer", "LocalServices",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: strict
         ),
         .testTarget(
             name: "RSSReaderTests",
-            dependencies: ["CurriculumCore", "Threads", "Processes", "CurriculumTesting", "FeedReader", "LocalServices", "Parallelism", "WebClients", "rssreader"],
+            dependencies: ["CurriculumCore", "Processes", "CurriculumTesting", "FeedReader", "LocalServices", "Parallelism", "WebClients", "rssreader"],
             swiftSettings: strict
         ),
     ]

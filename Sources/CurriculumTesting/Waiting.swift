@@ -18,10 +18,11 @@ extension EventLog {
 /// Awaits an event the test expects (a log entry, a stub counter), failing
 /// with `TimeoutError` after `limit` instead of hanging when broken library
 /// code never produces it. A guard, not a synchronisation: the event decides.
-public func eventually(
+@discardableResult
+public func eventually<T: Sendable>(
     within limit: Duration = .seconds(10),
-    _ event: @escaping @Sendable () async throws -> Void
-) async throws {
+    _ event: @escaping @Sendable () async throws -> T
+) async throws -> T {
     try await withTimeout(limit, operation: event)
 }
 

@@ -100,7 +100,7 @@ struct HTTPBenchmark: AsyncParsableCommand {
                 print("turn \(turn): aiohttp best round \(format(round.rate)) req/s")
             } catch {
                 pythonFailure = "\(error)"
-                print("aiohttp: not measured: \(error) (pip install aiohttp)")
+                print("aiohttp: not measured: \(error) (`pip install -r Scripts/requirements.txt`)")
             }
         }
         guard let swift else { return }

@@ -103,7 +103,7 @@ struct PostgresBenchmark: AsyncParsableCommand {
                 print(String(format: "asyncpg, one connection, sequential awaits: %.0f queries/s", asyncpg.sequential))
                 print(String(format: "asyncpg pool of %d, gather: %.0f queries/s", poolSize, asyncpg.pooled))
             } else {
-                print("asyncpg: not measured (python3 with asyncpg not available: `pip install asyncpg`)")
+                print("asyncpg: not measured (python3 cannot import asyncpg: `pip install -r Scripts/requirements.txt`)")
             }
 
             let rate = { (d: Duration) in Double(n) / d.seconds }
