@@ -306,11 +306,22 @@ public final class ChildProcess: Sendable {
     /// - Cancellation: cancelling the caller kills the child (`SIGKILL`);
     ///   the call still returns what it had printed and its termination.
     public func collectOutput() async -> CollectedOutput {
-        let reader = spawnThread(name: "collect-\(pid)") { self.collectOutputBlocking() }
+        let out = standardOutput, err = standardError
+        let reader = spawnThread(name: "collect-\(pid)") { PipeReader.readToEnd(out, err) }
         return await withTaskCancellationHandler {
-            // The body cannot throw; the thread returns once the child has
-            // exited, killed or not.
-            try! await reader.value
+            // The body cannot throw; the pipes end when the child exits (or
+            // closes them), killed or not.
+            let (stdout, stderr) = try! await reader.value
+            let termination: ProcessTermination
+            if let exit = try? await self.termination {
+                termination = exit
+            } else {
+                // Cancelled: the child was sent SIGKILL; wait a bounded while
+                // for its reaper, off the cooperative pool.
+                let reaped = await spawnThread(name: "killed-\(pid)") { self.waitForExit(timeout: .seconds(5)) }.joinedValue
+                termination = (reaped ?? nil) ?? .signalled(SIGKILL)
+            }
+            return CollectedOutput(termination: termination, standardOutput: stdout, standardError: stderr)
         } onCancel: {
             self.kill()
         }
