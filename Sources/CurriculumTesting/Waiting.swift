@@ -6,9 +6,9 @@ import CurriculumCore
 // time limit).
 
 extension EventLog {
-    /// Waits until an entry whose name starts with `prefix` was recorded.
-    public func waitFor(prefix: String) async throws {
-        try await waitUntil { $0.contains { $0.name.hasPrefix(prefix) } }
+    /// Waits until `count` entries whose names start with `prefix` were recorded.
+    public func waitFor(prefix: String, count: Int = 1) async throws {
+        try await waitUntil { $0.count { $0.name.hasPrefix(prefix) } >= count }
     }
 
     /// The index of the first entry called `name` (or Int.max: absent sorts last).

@@ -386,10 +386,10 @@ struct Chapter2 {
     /// One CPU-bound job: burns `cpu` of its thread's CPU time and reports
     /// its interval and the CPU time it used.
     struct Burn: Sendable {
-        var start: ContinuousClock.Instant
-        var end: ContinuousClock.Instant
+        var interval: Interval<ContinuousClock.Instant>
         var cpu: Duration
-        func overlaps(_ other: Burn) -> Bool { start < other.end && other.start < end }
+        /// The library's `Interval.overlaps`: the test of running at the same time.
+        func overlaps(_ other: Burn) -> Bool { interval.overlaps(other.interval) }
     }
 
     static func burn(_ cpu: Duration, log: EventLog? = nil, name: String = "cpu") -> Burn {
@@ -399,7 +399,7 @@ struct Chapter2 {
         burnCPU(for: cpu)
         let end = ContinuousClock.now
         log?.record("end \(name)")
-        return Burn(start: start, end: end, cpu: CPUTime.thread() - c0)
+        return Burn(interval: Interval(start: start, end: end), cpu: CPUTime.thread() - c0)
     }
 
     /// An async wrapper, so the burn runs as a job of whatever executor the task prefers.

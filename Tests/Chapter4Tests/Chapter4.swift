@@ -345,6 +345,33 @@ struct Chapter4 {
         }
     }
 
+    @Test("Leaving an as_completed loop early cancels the operations still running")
+    func asCompletedStopsEarly() async throws {
+        // Book: asyncio's as_completed leaves unfinished tasks running when the loop is left.
+        // Swift: the operations are children of the sequence's task group; dropping the sequence cancels them.
+        let log = EventLog()
+        let operations = (0..<3).map { i in
+            { @Sendable () async throws -> Int in
+                if i == 0 { return 0 }
+                do {
+                    try await Task.sleep(for: .seconds(60))
+                } catch {
+                    log.record("cancelled(\(i))")
+                    throw error
+                }
+                return i
+            }
+        }
+        var first: Int?
+        for await completion in asCompleted(operations) {
+            first = try completion.get()
+            break  // leave the loop with two operations still running
+        }
+        #expect(first == 0)
+        try await eventually { try await log.waitFor(prefix: "cancelled(", count: 2) }
+        #expect(Set(log.names) == ["cancelled(1)", "cancelled(2)"])
+    }
+
     // MARK: - 4.10–4.15 wait
 
     @Test("Listing 4.10 — wait's default returns when every task is done", .tags(.timing), .bookSecond(.milliseconds(100)))

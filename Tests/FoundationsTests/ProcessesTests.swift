@@ -143,3 +143,33 @@ extension String {
 }
 
 struct ProcFileError: Error { var path: String }
+
+/// The evidence recorders the chapters' concurrency claims rest on.
+@Suite("Foundations · evidence", .curriculum, .timeLimit(.minutes(3)))
+struct EvidenceTests {
+    @Test("Intervals overlap only when they share a moment; touching or disjoint ones do not")
+    func intervals() {
+        let a = Interval(start: 0, end: 10), b = Interval(start: 5, end: 15)
+        let touching = Interval(start: 10, end: 20), later = Interval(start: 11, end: 12)
+        #expect(a.overlaps(b) && b.overlaps(a))
+        #expect(!a.overlaps(touching) && !touching.overlaps(a))
+        #expect(!a.overlaps(later) && !later.overlaps(a))
+        #expect(Interval.allOverlap([a, b, Interval(start: 9, end: 11)]))
+        #expect(!Interval.allOverlap([a, b, later]))
+        #expect(!Interval.allOverlap([a]))
+    }
+
+    @Test("An event log keeps the order of its entries and wakes exactly the waiters whose condition holds")
+    func eventLog() async throws {
+        let log = EventLog()
+        let waiter = Task { try await log.waitFor("b") }
+        log.record("a")
+        log.record("b")
+        try await eventually { try await waiter.value }
+        #expect(log.names == ["a", "b"])
+        #expect(log.index(of: "b") == 1 && log.index(of: "c") == nil)
+        let cancelled = Task { try await log.waitFor("never") }
+        cancelled.cancel()
+        await #expect(throws: CancellationError.self) { try await cancelled.value }
+    }
+}
