@@ -18,7 +18,7 @@ public final class Watched<State: Sendable>: Sendable {
     private struct Inner {
         var state: State
         var waiters: [Waiter] = []
-        var cancelled: Set<UInt64> = []
+        var failed: [UInt64: any Error] = [:]  // waiters failed before they registered
         var nextID: UInt64 = 0
         var stopped: (any Error)?
     }
@@ -64,14 +64,30 @@ public final class Watched<State: Sendable>: Sendable {
     /// - Throws: `CancellationError` if the waiting task is cancelled (the
     ///   state is unaffected), or the error given to ``stop(with:)``.
     public func waitUntil(_ condition: @escaping @Sendable (State) -> Bool) async throws {
+        try await waitUntil(cancellable: true, condition)
+    }
+
+    /// ``waitUntil(_:)``, optionally deaf to cancellation (`cancellable:
+    /// false`: for waits that must not end early, such as joining a thread);
+    /// a ``WaitLimit`` still applies.
+    public func waitUntil(cancellable: Bool, _ condition: @escaping @Sendable (State) -> Bool) async throws {
         let id = inner.withLock { s -> UInt64 in
             s.nextID += 1
             return s.nextID
         }
+        // Under a wait limit (tests), a timer fails this one waiter if the
+        // condition has not held in time.
+        let timer = WaitLimit.current.map { limit in
+            Task { [self] in
+                try await Task.sleep(for: limit)
+                fail(id, with: WaitLimitExceeded(limit: limit))
+            }
+        }
+        defer { timer?.cancel() }
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
                 let now: Result<Void, any Error>? = inner.withLock { s in
-                    if s.cancelled.remove(id) != nil { return .failure(CancellationError()) }
+                    if let error = s.failed.removeValue(forKey: id) { return .failure(error) }
                     if condition(s.state) { return .success(()) }
                     if let stopped = s.stopped { return .failure(stopped) }
                     s.waiters.append(Waiter(id: id, condition: condition, resume: { c.resume(with: $0) }))
@@ -80,13 +96,19 @@ public final class Watched<State: Sendable>: Sendable {
                 if let now { c.resume(with: now) }
             }
         } onCancel: {
-            let waiter = inner.withLock { s -> Waiter? in
-                if let i = s.waiters.firstIndex(where: { $0.id == id }) { return s.waiters.remove(at: i) }
-                s.cancelled.insert(id)
-                return nil
-            }
-            waiter?.resume(.failure(CancellationError()))
+            if cancellable { fail(id, with: CancellationError()) }
         }
+    }
+
+    /// Ends the wait of waiter `id` with `error` (or makes it fail at once
+    /// if it is not registered yet).
+    private func fail(_ id: UInt64, with error: any Error) {
+        let waiter = inner.withLock { s -> Waiter? in
+            if let i = s.waiters.firstIndex(where: { $0.id == id }) { return s.waiters.remove(at: i) }
+            s.failed[id] = error
+            return nil
+        }
+        waiter?.resume(.failure(error))
     }
 
     /// Blocks the calling thread until `condition` holds, or at most
@@ -109,4 +131,24 @@ public final class Watched<State: Sendable>: Sendable {
         }
         return semaphore.wait(timeout: .now() + .nanoseconds(Int(timeout.nanoseconds))) == .success
     }
+}
+
+/// A bound on every ``Watched/waitUntil(_:)`` — and so every
+/// `EventLog.waitFor`, the stub's `waitUntil` — in the current task and its
+/// children: `nil` (no bound) unless set.
+///
+/// The test suites' `.curriculum` trait sets it, so a wait for an event that
+/// broken code never produces fails the test in seconds with
+/// ``WaitLimitExceeded`` instead of hanging it until the suite's time limit
+/// (and holding up every test queued behind it).
+public enum WaitLimit {
+    /// The bound in force here.
+    @TaskLocal public static var current: Duration?
+}
+
+/// A wait under a ``WaitLimit`` whose condition did not hold in time.
+public struct WaitLimitExceeded: Error, CustomStringConvertible {
+    /// The limit that passed.
+    public var limit: Duration
+    public var description: String { "waited \(limit) for an event that never came (WaitLimit)" }
 }

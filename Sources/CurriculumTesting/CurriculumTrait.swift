@@ -6,6 +6,8 @@ import CurriculumCore
 /// For each test it:
 /// - binds `Book.second` (50 ms, or the value of a `.bookSecond(_:)` trait on
 ///   the test) so the book's seconds become milliseconds;
+/// - bounds every wait for an event (``CurriculumCore/WaitLimit``, 15 s), so
+///   broken code fails a test in seconds instead of hanging it;
 /// - runs tests tagged `.timing` **alone**: a timing test waits until every
 ///   running test has finished and no other test starts until it ends. Other
 ///   tests run in parallel with each other. `.serialized` only orders tests
@@ -18,6 +20,12 @@ import CurriculumCore
 public struct CurriculumTrait: SuiteTrait, TestTrait, TestScoping {
     /// The default book second in tests.
     public static let defaultBookSecond: Duration = .milliseconds(50)
+
+    /// How long any one wait for an event (`EventLog.waitFor`, the stub's
+    /// `waitUntil`, a child's `termination`) may take in a test before it
+    /// fails with `WaitLimitExceeded`: far above any wait of correct code
+    /// (the whole suite runs in under a minute), far below the time limit.
+    public static let waitLimit: Duration = .seconds(15)
 
     public var isRecursive: Bool { true }
 
@@ -36,7 +44,9 @@ public struct CurriculumTrait: SuiteTrait, TestTrait, TestScoping {
             ?? Self.defaultBookSecond
         await TestGate.shared.acquire(exclusive: exclusive)
         do {
-            try await Book.$second.withValue(second) { try await function() }
+            try await Book.$second.withValue(second) {
+                try await WaitLimit.$current.withValue(Self.waitLimit) { try await function() }
+            }
         } catch {
             await TestGate.shared.release(exclusive: exclusive)
             throw error

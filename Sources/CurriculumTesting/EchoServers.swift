@@ -34,10 +34,11 @@ public func withEchoServer<T: Sendable>(
 
 /// Runs `body` with a bound, serving ``AsyncEchoServer``; cancels it afterwards.
 public func withAsyncEchoServer<T: Sendable>(
+    _ configuration: AsyncEchoServer.Configuration = .init(),
     log: EventLog = EventLog(),
     _ body: @Sendable (AsyncEchoServer) async throws -> T
 ) async throws -> T {
-    let server = try await AsyncEchoServer.bind(log: log)
+    let server = try await AsyncEchoServer.bind(configuration, log: log)
     return try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { try await server.run() }
         do {

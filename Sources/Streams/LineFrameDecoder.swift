@@ -52,7 +52,9 @@ public struct LineFrameDecoder: ByteToMessageDecoder {
 }
 
 /// A client sent a line longer than the decoder's limit.
-public struct LineTooLongError: Error, Equatable, Sendable {
+public struct LineTooLongError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The limit that was exceeded.
     public var limit: Int
+
+    public var description: String { "line too long (no newline within \(limit) bytes)" }
 }

@@ -134,10 +134,12 @@ public final class JoinHandle<Value: Sendable>: Sendable {
     /// returns the body's result (or rethrows its error).
     ///
     /// Not cancellable — a running OS thread cannot be interrupted — so
-    /// cancelling the waiting task does not end the wait.
+    /// cancelling the waiting task does not end the wait. Under a
+    /// ``CurriculumCore/WaitLimit`` (the test suites set one) it throws
+    /// `WaitLimitExceeded` when the thread runs longer, leaving it running.
     public var value: Value {
         get async throws {
-            await completion.wait()
+            try await completion.wait()
             return try join()
         }
     }
@@ -149,7 +151,7 @@ public final class JoinHandle<Value: Sendable>: Sendable {
 
     /// Suspends until the thread has ended, ignoring its result.
     public func joined() async {
-        await completion.wait()
+        guard (try? await completion.wait()) != nil else { return }
         _ = try? join()
     }
 
@@ -172,7 +174,6 @@ private final class ThreadCompletion<Value: Sendable>: Sendable {
         var clock: clockid_t?
         var finalCPU: Duration?
         var result: Result<Value, any Error>?
-        var waiters: [CheckedContinuation<Void, Never>] = []
     }
     private let state = Watched(State())
 
@@ -201,23 +202,15 @@ private final class ThreadCompletion<Value: Sendable>: Sendable {
     }
 
     func finish(_ result: Result<Value, any Error>, finalCPU: Duration) {
-        let waiters = state.update { s -> [CheckedContinuation<Void, Never>] in
+        state.update { s in
             s.result = result
             s.finalCPU = finalCPU
-            defer { s.waiters = [] }
-            return s.waiters
         }
-        for waiter in waiters { waiter.resume() }
     }
 
-    func wait() async {
-        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            let done = state.update { s -> Bool in
-                if s.result != nil { return true }
-                s.waiters.append(c)
-                return false
-            }
-            if done { c.resume() }
-        }
+    /// Suspends until the body has returned; not cancellable.
+    /// - Throws: `WaitLimitExceeded` only under a ``CurriculumCore/WaitLimit`` (tests).
+    func wait() async throws {
+        try await state.waitUntil(cancellable: false) { $0.result != nil }
     }
 }

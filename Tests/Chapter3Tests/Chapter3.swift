@@ -414,6 +414,28 @@ struct Chapter3 {
 
     // MARK: - Reliability and bad input (async and selector servers)
 
+    @Test("A last line without a newline is echoed at end of input; a line over the limit closes only its connection")
+    func framingAtTheEdges() async throws {
+        // Book: the asyncio server reads with sock_recv and echoes whatever arrived; it has no notion of a line limit.
+        // Swift: LineFrameDecoder delivers an unterminated tail at EOF and fails a connection whose line outgrows the limit.
+        let log = EventLog()
+        try await withAsyncEchoServer(.init(maxLineLength: 1024), log: log) { server in
+            let tail = try await TestClient.connect(server.port)
+            try await tail.send("no newline")
+            tail.finishSending()  // half-close: the server reads EOF, this client can still read
+            #expect(try await tail.readLine() == "no newline")  // the tail, then EOF
+            #expect(try await tail.readsEOF())
+
+            let long = try await TestClient.connect(server.port)
+            let good = try await TestClient.connect(server.port)
+            try await long.send(Array(repeating: UInt8(ascii: "x"), count: 4096))  // no newline, 4× the limit
+            #expect(try await long.readsEOF())
+            try await log.waitFor(prefix: "error(\(long.localPort): line too long")
+            try await good.send("still served\n")
+            #expect(try await good.readLine() == "still served\n")
+        }
+    }
+
     @Test("A failing handler closes only its own connection", arguments: ServerKind.allCases)
     func failingHandlerClosesOnlyItsConnection(kind: ServerKind) async throws {
         try await withEchoServer(kind) { port, log in

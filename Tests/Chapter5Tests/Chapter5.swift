@@ -705,6 +705,22 @@ struct Chapter5 {
         }
     }
 
+    @Test("An embedded cluster serves until stopped; then its port refuses and its directory is gone",
+          .tags(.postgres), .enabled(if: EmbeddedPostgres.binDirectory() != nil))
+    func embeddedClusterStops() async throws {
+        // Book: the database runs in a Docker container the reader starts and stops.
+        // Swift: EmbeddedPostgres supervises a throwaway cluster; stopping it (or the test process ending) shuts it down.
+        let server = try await EmbeddedPostgres.start()
+        let answer = try await ProductsDatabase.withConnection(server.endpoint) { try await $0.count("SELECT 42") }
+        #expect(answer == 42)
+        #expect(FileManager.default.fileExists(atPath: server.directory))
+        await server.stop()
+        #expect(!FileManager.default.fileExists(atPath: server.directory))
+        await #expect(throws: DatabaseError.connectionRefused(host: "127.0.0.1", port: server.endpoint.port)) {
+            _ = try await ProductsDatabase.connect(server.endpoint)
+        }
+    }
+
     @Test("Test databases are isolated clones of the seeded template", .tags(.postgres), .needsPostgres)
     func isolatedClones() async throws {
         try await withScratchProductsDatabase(.seeded) { a in

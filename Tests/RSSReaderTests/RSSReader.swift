@@ -51,11 +51,14 @@ struct RSSReader {
     @Test("RSS R1 — the feed window bounds the requests in flight")
     func r1_feedWindow() async throws {
         // Seed: unbounded tasks, bounded only by aiohttp's 100-connection pool.
-        // Swift: a window of 2 children. Each feed answers only once 2 requests wait at the stub together (its barrier), so
-        // the run completes only if the window really holds 2 at once, and the stub's peak in-flight count shows no more.
+        // Swift: a window of 2 children. Each feed is held 2 book seconds, then answers only once 2 requests wait at the
+        // stub together (its barrier): the run completes only if the window really holds 2 at once, and a wider window
+        // would have had more requests arrive during the hold, which the stub's peak in-flight count would show.
         try await withFeedStub { stub in
             try await withHTTPClient(configuration: .init(maxConnectionsPerHost: 16)) { client in
-                let urls = (0..<6).map { stub.url("/feeds/rss2.xml?barrier=2&key=r1window&timeout_ms=\(ms(20))&id=\($0)") }
+                let urls = (0..<6).map {
+                    stub.url("/feeds/rss2.xml?delay_ms=\(ms(2))&barrier=2&key=r1window&timeout_ms=\(ms(20))&id=\($0)")
+                }
                 var ok = 0
                 for await outcome in FeedRunner.fetchFeeds(urls, client: client, maxConcurrent: 2, timeout: Book.seconds(40)) {
                     if case .success(let feed) = outcome.result, feed.entries.count == 3 { ok += 1 }
