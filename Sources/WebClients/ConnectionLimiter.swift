@@ -33,6 +33,10 @@ final class ConnectionLimiter: Sendable {
         var waiters = CircularBuffer<Waiter>()
     }
 
+    /// Requests waiting for a permit now, across hosts: evidence a test can
+    /// wait on ("the request is queued") instead of guessing with a sleep.
+    let queued = Watched(0)
+
     private struct State {
         var hosts: [String: Host] = [:]
         var nextID: UInt64 = 0
@@ -82,6 +86,7 @@ final class ConnectionLimiter: Sendable {
                     s.hosts[host, default: Host()].waiters.append(
                         Waiter(id: id, deadline: deadline, continuation: continuation))
                     if s.timerDeadline.map({ deadline < $0 }) ?? true { armTimer(&s, at: deadline) }
+                    publishQueued(s)
                     return nil
                 }
                 if let refusal { continuation.resume(throwing: refusal) }
@@ -89,6 +94,7 @@ final class ConnectionLimiter: Sendable {
         } onCancel: {
             let waiter: Waiter? = state.withLock { s in
                 guard let index = s.hosts[host]?.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+                defer { publishQueued(s) }
                 return s.hosts[host]?.waiters.remove(at: index)
             }
             waiter?.continuation.resume(throwing: CancellationError())
@@ -98,7 +104,10 @@ final class ConnectionLimiter: Sendable {
     /// Hands the permit to `host`'s longest waiter, or frees it.
     private func release(host: String) {
         let next: Waiter? = state.withLock { s in
-            if let first = s.hosts[host]?.waiters.popFirst() { return first }  // the permit passes on
+            if let first = s.hosts[host]?.waiters.popFirst() {  // the permit passes on
+                publishQueued(s)
+                return first
+            }
             s.hosts[host]?.inFlight -= 1
             if let h = s.hosts[host], h.inFlight == 0, h.waiters.isEmpty { s.hosts[host] = nil }
             return nil
@@ -129,9 +138,17 @@ final class ConnectionLimiter: Sendable {
                 s.hosts[host] = h
             }
             if let earliest { armTimer(&s, at: earliest) }
+            if !expired.isEmpty { publishQueued(s) }
             return expired
         }
         for waiter in expired { waiter.continuation.resume(throwing: HTTPClientError.deadlineExceeded) }
+    }
+
+    /// Publishes the number of waiters; called under `state`'s lock after
+    /// every change to a queue (lock order: `state`, then `queued`).
+    private func publishQueued(_ s: State) {
+        let total = s.hosts.values.reduce(0) { $0 + $1.waiters.count }
+        queued.update { $0 = total }
     }
 
     private func armTimer(_ s: inout State, at deadline: NIODeadline) {

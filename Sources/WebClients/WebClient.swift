@@ -100,6 +100,16 @@ public struct WebClient: Sendable {
     /// Queues requests beyond the connection limit (see ``ConnectionLimiter``).
     let limiter: ConnectionLimiter?
 
+    /// Requests waiting for a free connection right now (0 without a limit).
+    public var queuedRequests: Int { limiter?.queued.value ?? 0 }
+
+    /// Suspends until exactly `count` requests wait for a free connection:
+    /// the evidence that a request is queued, for tests.
+    public func waitUntil(queuedRequests count: Int) async throws {
+        guard let limiter else { return }
+        try await limiter.queued.waitUntil { $0 == count }
+    }
+
     /// Runs `body` once `request` may start: at once without a limiter, else
     /// when a permit for its host is free (waiting until `deadline` at most).
     func admitted<T: Sendable>(

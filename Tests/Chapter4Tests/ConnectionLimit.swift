@@ -66,9 +66,14 @@ extension Chapter4 {
                 let holder = Task { try await fetchStatus(client: client, url: stub.url("/hang")) }
                 try await eventually { try await stub.waitUntil(started: 1) }
 
-                let waiter = Task { try await fetchStatus(client: client, url: stub.url("/?id=queued")) }
+                // A short total timeout: a waiter that cancellation failed to reach would end at it, with the wrong error.
+                let waiter = Task { try await fetchStatus(client: client, url: stub.url("/?id=queued"), timeout: u * 20) }
+                try await client.waitUntil(queuedRequests: 1)  // it waits in the queue now
+                let cancelledAt = ContinuousClock.now
                 waiter.cancel()
                 await #expect(throws: CancellationError.self) { _ = try await waiter.value }
+                #expect(ContinuousClock.now - cancelledAt < u * 10, "it left the queue at once")
+                #expect(client.queuedRequests == 0)
                 #expect(stub.counters.started == 1, "the cancelled request never reached the server")
 
                 // The holder still owns the one slot: a new request must wait
