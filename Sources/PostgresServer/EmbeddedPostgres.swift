@@ -119,8 +119,10 @@ public enum EmbeddedPostgresError: Error, CustomStringConvertible, Equatable {
 /// - As root, the server runs as the unprivileged `postgres` user through
 ///   `runuser` (PostgreSQL refuses to run as root).
 /// - **No orphans.** The server is the child of a small supervisor shell whose
-///   standard input is a pipe held open by this process only (close-on-exec,
-///   so no other child inherits it). When this process exits — normally, or
+///   standard input is a pipe held open by this process only (started by
+///   ``Processes/ChildProcess``: no child inherits any descriptor of ours,
+///   and the supervisor and the server inherit none of this process's
+///   sockets either). When this process exits — normally, or
 ///   killed by any signal, even `SIGKILL` — the kernel closes the pipe, the
 ///   supervisor's `read` returns, and it shuts the server down (`SIGINT`,
 ///   fast shutdown) and deletes the temp dir. On a normal exit an `atexit`
@@ -129,7 +131,8 @@ public enum EmbeddedPostgresError: Error, CustomStringConvertible, Equatable {
 ///
 /// Concurrency: `shared()` may be called from any number of tasks at once;
 /// they all await the same start-up. Start-up's blocking reads run on a
-/// dedicated thread, never on the cooperative pool. Cancelling a waiter does
+/// thread of their own (``Processes/PipeReader/lines()``), never on the
+/// cooperative pool. Cancelling a waiter does
 /// not stop the start-up (others may need it).
 ///
 /// asyncio analog: none in the book (its README runs `docker compose up`);
