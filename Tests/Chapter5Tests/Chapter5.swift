@@ -197,12 +197,11 @@ struct Chapter5 {
             try await withConnection(db) { c in
                 var rng = SplitMix64(seed: ProductsSeeder.defaultSeed)
                 try await ProductsSeeder.insertBrands(ProductsSeeder.brandNames(from: words, using: &rng), on: c)
-                let started = ContinuousClock.now
+                // (How fast this is belongs to `benchmarks postgres`, not to a stopwatch here.)
                 let products = ProductsSeeder.products(words: words, using: &rng)
                 let skus = ProductsSeeder.skus(using: &rng)
                 #expect(try await ProductsSeeder.insertProducts(products, on: c) == 1_000)
                 #expect(try await ProductsSeeder.insertSKUs(skus, on: c) == 100_000)
-                #expect(ContinuousClock.now - started < .seconds(10))  // a guard, not a claim
 
                 #expect(try await c.count("SELECT count(*) FROM product") == 1_000)
                 #expect(try await c.count("SELECT count(*) FROM sku") == 100_000)
