@@ -27,18 +27,11 @@ public final class EchoServerChild: Sendable {
             }
             // Both pipes ended: the child exited (or closed them); record the exit after its last line.
             if let status = try? await process.termination {
-                events.record("exit(\(Self.status(status)))")
+                events.record("exit(\(status.shellStatus))")
             }
         }
     }
 
-    /// The exit status as a shell shows it (128 + signal for a signal).
-    private static func status(_ termination: ProcessTermination) -> Int32 {
-        switch termination {
-        case .exited(let code): code
-        case .signalled(let signal): 128 + signal
-        }
-    }
 
     /// Starts `echo-server` with `arguments` and waits for `listening <port>`.
     public static func startServer(_ arguments: [String]) async throws -> (EchoServerChild, Int) {
@@ -59,7 +52,7 @@ public final class EchoServerChild: Sendable {
     /// Waits for the exit (after its last output line); returns its status.
     public func waitForExit() async throws -> Int32 {
         try await events.waitFor(prefix: "exit(")
-        return Self.status(try await process.termination)
+        return try await process.termination.shellStatus
     }
 
     /// The lines the child wrote to `stream` ("out" or "err").

@@ -17,6 +17,14 @@ public enum ProcessTermination: Sendable, Hashable, CustomStringConvertible {
     /// Whether it exited with status 0.
     public var succeeded: Bool { self == .exited(0) }
 
+    /// The status as a shell reports it (`$?`): the exit code, or 128 + the signal.
+    public var shellStatus: Int32 {
+        switch self {
+        case .exited(let code): code
+        case .signalled(let signal): 128 + signal
+        }
+    }
+
     public var description: String {
         switch self {
         case .exited(let status): "exited(\(status))"
@@ -116,8 +124,8 @@ public final class ChildProcess: Sendable {
     /// The read end of the child's standard error (``Output/pipe`` only).
     public let standardError: PipeReader?
 
-    private let reaped = Locked(false)
-    /// Set once by the reaper thread.
+    /// Set once, by the reaper thread, in the same locked step that reaps
+    /// the child: while it is `nil` the pid is still ours to signal.
     private let exit = Watched<ProcessTermination?>(nil)
 
     private init(
@@ -129,19 +137,17 @@ public final class ChildProcess: Sendable {
         self.standardInput = standardInput
         self.standardOutput = standardOutput
         self.standardError = standardError
-        let reaped = self.reaped, exit = self.exit
+        let exit = self.exit
         _ = spawnThread(name: "reap-\(pid)", stackSize: 64 << 10) {
             var info = siginfo_t()
             // Wait for the exit without reaping, so the pid stays ours until
-            // the lock below, which `send` also takes.
+            // the update below, under the lock that `send` also takes.
             while waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT) < 0 && errno == EINTR {}
-            let termination = reaped.withLock { done in
+            exit.update { termination in
                 var status: Int32 = 0
                 while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-                done = true
-                return ProcessTermination(waitStatus: status)
+                termination = ProcessTermination(waitStatus: status)
             }
-            exit.update { $0 = termination }
         }
     }
 
@@ -267,8 +273,8 @@ public final class ChildProcess: Sendable {
     /// Sends `signal` (`kill(2)`), unless the child has already been reaped:
     /// its pid may then belong to another process.
     public func send(_ signal: Int32) {
-        reaped.withLock { done in
-            if !done { _ = Glibc.kill(pid, signal) }
+        exit.update { termination in
+            if termination == nil { _ = Glibc.kill(pid, signal) }
         }
     }
 
@@ -312,16 +318,11 @@ public final class ChildProcess: Sendable {
             // The pipes end when the child exits (or closes them), killed or
             // not; only a test's WaitLimit can end this wait first.
             let (stdout, stderr) = (try? await reader.value) ?? ([], [])
-            let termination: ProcessTermination
-            if let exit = try? await self.termination {
-                termination = exit
-            } else {
-                // Cancelled: the child was sent SIGKILL; wait a bounded while
-                // for its reaper, off the cooperative pool.
-                let reaped = await spawnThread(name: "killed-\(pid)") { self.waitForExit(timeout: .seconds(5)) }.joinedValue
-                termination = (reaped ?? nil) ?? .signalled(SIGKILL)
-            }
-            return CollectedOutput(termination: termination, standardOutput: stdout, standardError: stderr)
+            // Not cancellable: a cancelled caller has killed the child, whose
+            // exit then follows at once (a test's WaitLimit still applies).
+            try? await exit.waitUntil(cancellable: false) { $0 != nil }
+            return CollectedOutput(
+                termination: exit.value ?? .signalled(SIGKILL), standardOutput: stdout, standardError: stderr)
         } onCancel: {
             self.kill()
         }

@@ -61,39 +61,47 @@ public final class PipeReader: Sendable {
     /// The pipe's bytes as they arrive, read on a thread of their own;
     /// finishes at end of file (or throws a read error).
     public func chunks() -> AsyncThrowingStream<[UInt8], any Error> {
-        let (stream, continuation) = AsyncThrowingStream.makeStream(of: [UInt8].self)
-        _ = spawnThread(name: "pipe-\(fileDescriptor)", stackSize: 256 << 10) {
-            do {
-                while true {
-                    let chunk = try self.read()
-                    if chunk.isEmpty { break }
-                    continuation.yield(chunk)
-                }
-                continuation.finish()
-            } catch {
-                continuation.finish(throwing: error)
-            }
+        stream(name: "pipe") { chunk, yield in
+            if let chunk { yield(chunk) }
         }
-        return stream
     }
 
     /// The pipe's text line by line (without the `\n`), read on a thread of
     /// its own; a last line without a newline is delivered at end of file.
     public func lines() -> AsyncThrowingStream<String, any Error> {
-        let (stream, continuation) = AsyncThrowingStream.makeStream(of: String.self)
-        _ = spawnThread(name: "lines-\(fileDescriptor)", stackSize: 256 << 10) {
-            var pending: [UInt8] = []
+        var pending: [UInt8] = []  // owned by the reading thread
+        return stream(name: "lines") { chunk, yield in
+            guard let chunk else {
+                if !pending.isEmpty { yield(String(decoding: pending, as: UTF8.self)) }
+                return
+            }
+            pending += chunk
+            while let nl = pending.firstIndex(of: 10) {
+                yield(String(decoding: pending[..<nl], as: UTF8.self))
+                pending.removeFirst(nl + 1)
+            }
+        }
+    }
+
+    /// The one reading loop behind ``chunks()`` and ``lines()``: reads to end
+    /// of file on a thread of its own, handing each chunk (then `nil` at end
+    /// of file) to `step` there, which yields what it makes of it.
+    private func stream<Element: Sendable>(
+        name: String,
+        _ step: @escaping ([UInt8]?, (Element) -> Void) -> Void
+    ) -> AsyncThrowingStream<Element, any Error> {
+        let (stream, continuation) = AsyncThrowingStream.makeStream(of: Element.self)
+        // `step` and its state are used by that thread alone.
+        nonisolated(unsafe) let step = step
+        _ = spawnThread(name: "\(name)-\(fileDescriptor)", stackSize: 256 << 10) {
+            let yield = { (element: Element) in _ = continuation.yield(element) }
             do {
                 while true {
                     let chunk = try self.read()
                     if chunk.isEmpty { break }
-                    pending += chunk
-                    while let nl = pending.firstIndex(of: 10) {
-                        continuation.yield(String(decoding: pending[..<nl], as: UTF8.self))
-                        pending.removeFirst(nl + 1)
-                    }
+                    step(chunk, yield)
                 }
-                if !pending.isEmpty { continuation.yield(String(decoding: pending, as: UTF8.self)) }
+                step(nil, yield)
                 continuation.finish()
             } catch {
                 continuation.finish(throwing: error)

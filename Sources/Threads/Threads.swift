@@ -144,11 +144,6 @@ public final class JoinHandle<Value: Sendable>: Sendable {
         }
     }
 
-    /// Suspends until the thread has ended; its result, or `nil` if it threw.
-    public var joinedValue: Value? {
-        get async { try? await value }
-    }
-
     /// Suspends until the thread has ended, ignoring its result.
     public func joined() async {
         guard (try? await completion.wait()) != nil else { return }

@@ -94,7 +94,7 @@ struct ProcessesTests {
         }
     }
 
-    @Test("Lines arrive as the child prints them, the last one without a newline too")
+    @Test("Lines and bytes arrive as the child prints them, a last line without a newline too")
     func lines() async throws {
         let child = try ChildProcess.spawn("/bin/sh", arguments: ["-c", "echo one; echo two; printf three"])
         let lines = child.standardOutput!.lines()
@@ -105,6 +105,15 @@ struct ProcessesTests {
         }
         #expect(got == ["one", "two", "three"])
         #expect(try await eventually { try await child.termination } == .exited(0))
+
+        let bytes = try ChildProcess.spawn("/bin/sh", arguments: ["-c", "head -c 100000 /dev/zero | tr '\\0' x"])
+        let chunks = bytes.standardOutput!.chunks()
+        let all = try await eventually {
+            var all: [UInt8] = []
+            for try await chunk in chunks { all += chunk }
+            return all
+        }
+        #expect(all == Array(repeating: UInt8(ascii: "x"), count: 100_000))
     }
 }
 

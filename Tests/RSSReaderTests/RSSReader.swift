@@ -580,10 +580,6 @@ private struct ChildRun {
 /// the package's child-process runner.
 private func runReader(_ arguments: [String]) async throws -> ChildRun {
     let run = try await runProgram(try SiblingExecutable.locate("rssreader"), arguments: arguments).output
-    let status: Int32 = switch run.termination {
-    case .exited(let code): code
-    case .signalled(let signal): 128 + signal
-    }
-    return ChildRun(status: status, stdout: run.standardOutputText, stderr: run.standardErrorText)
+    return ChildRun(status: run.termination.shellStatus, stdout: run.standardOutputText, stderr: run.standardErrorText)
 }
 
