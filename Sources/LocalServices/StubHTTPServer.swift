@@ -23,7 +23,10 @@ import CurriculumCore
 ///   5000) passes first gets 504 — proof of concurrency with no stopwatch.
 /// - `/hang`: never answers (until the client goes away).
 /// - `/reset`: closes the connection with a TCP RST, no response.
-/// - `/redirect?to=/path`: 302 to `/path`.
+/// - `/redirect?to=/path`: 302 to `/path`; `/redirect/{code}?to=/path`: that
+///   status (300–399) to `/path`.
+/// - `/stall-body?bytes=N`: the head announcing N bytes (default 4,096) and
+///   half of them, then nothing: only a deadline covering the body ends it.
 /// - `/fixtures/<path>`: a file from the package's `Fixtures/` folder.
 /// - routes added with ``register(_:status:contentType:headers:body:)``.
 /// - anything else: 404.
@@ -33,9 +36,12 @@ import CurriculumCore
 /// `?head_status=C` gets status C (e.g. 405, to refuse HEAD).
 ///
 /// ## Counters
-/// ``counters`` counts requests started, completed, aborted (the client went
-/// away before the answer was written: the scheduled answer is cancelled),
-/// in flight, the **peak** in flight, per path, and barrier timeouts. The
+/// ``counters`` counts requests started, completed (the whole response
+/// handed to the kernel), aborted (the client went away before the answer
+/// was complete: a scheduled answer is cancelled), of those the bodies cut
+/// off (the head went out, the client left before the rest: a link check
+/// that never downloaded a body), in flight, the **peak** in flight, per
+/// path, and barrier timeouts. The
 /// `waitUntil…` methods suspend until a counter reaches a value, without
 /// polling.
 ///
@@ -183,8 +189,12 @@ public struct StubCounters: Sendable, Equatable {
     public var started = 0
     /// Requests answered (response fully written).
     public var completed = 0
-    /// Requests whose client closed the connection before the answer.
+    /// Requests whose client closed the connection before the answer was
+    /// complete (bodies cut off included).
     public var aborted = 0
+    /// Of the aborted requests, those whose head was sent and whose body the
+    /// client never took in full: the connection closed mid-body.
+    public var bodiesCutOff = 0
     /// Requests started and neither completed nor aborted.
     public var inFlight = 0
     /// The largest `inFlight` seen since the last reset.
@@ -247,10 +257,18 @@ final class StubState: Sendable {
         }
     }
 
-    func finished(aborted: Bool) {
+    enum Ending { case completed, aborted, bodyCutOff }
+
+    func finished(_ ending: Ending) {
         watched.update { c in
             c.inFlight -= 1
-            if aborted { c.aborted += 1 } else { c.completed += 1 }
+            switch ending {
+            case .completed: c.completed += 1
+            case .aborted: c.aborted += 1
+            case .bodyCutOff:
+                c.aborted += 1
+                c.bodiesCutOff += 1
+            }
         }
     }
 

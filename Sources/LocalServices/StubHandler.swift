@@ -20,6 +20,9 @@ final class StubHandler: ChannelInboundHandler, RemovableChannelHandler {
         var barrier: (key: String, id: UInt64)?
         /// Whether a `?barrier=N` of this request has opened.
         var passedBarrier = false
+        /// Whether the head (and part of the body) went out and the rest
+        /// never will (`/stall-body`): a client leaving cuts the body off.
+        var stalled = false
     }
 
     private let state: StubState
@@ -69,7 +72,7 @@ final class StubHandler: ChannelInboundHandler, RemovableChannelHandler {
         pending = nil
         p.scheduled?.cancel()
         if let b = p.barrier { _ = state.leaveBarrier(key: b.key, id: b.id) }
-        state.finished(aborted: true)
+        state.finished(p.stalled ? .bodyCutOff : .aborted)
     }
 
     // MARK: Routing
@@ -116,15 +119,22 @@ final class StubHandler: ChannelInboundHandler, RemovableChannelHandler {
             }
         case "hang":
             break  // never answer; channelInactive counts it as aborted
+        case "stall-body":
+            stallBody(context, p)
         case "reset":
             pending = nil
-            state.finished(aborted: false)
+            state.finished(.completed)
             // SO_LINGER 0: close() sends RST instead of FIN.
             _ = (context.channel as? any SocketOptionProvider)?.setSoLinger(linger(l_onoff: 1, l_linger: 0))
             context.close(promise: nil)
-        case "redirect":
+        case "redirect" where parts.count <= 2:
+            var code = 302
+            if parts.count == 2 {
+                guard let c = Int(parts[1]), (300...399).contains(c) else { return badRequest(context, "bad redirect status") }
+                code = c
+            }
             let to = p.query["to"] ?? "/"
-            respond(context, StubResponse(status: 302, contentType: "text/plain", headers: [("Location", to)], body: Array("see \(to)\n".utf8)))
+            respond(context, StubResponse(status: code, contentType: "text/plain", headers: [("Location", to)], body: Array("see \(to)\n".utf8)))
         case "fixtures" where parts.count >= 2:
             serveFixture(context, Array(parts.dropFirst()))
         default:
@@ -169,6 +179,26 @@ final class StubHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
+    /// `/stall-body?bytes=N` (default 4,096): the head announcing N bytes
+    /// and the first half of them, then nothing, ever — a deadline that
+    /// covers only the head never fires. The client leaving counts the
+    /// request aborted and its body cut off. A `HEAD` is answered in full.
+    private func stallBody(_ context: ChannelHandlerContext, _ p: Pending) {
+        guard let n = Int(p.query["bytes"] ?? "4096"), (2...(64 << 20)).contains(n) else {
+            return badRequest(context, "bad size")
+        }
+        if p.head.method == .HEAD {
+            return respond(context, StubResponse(status: 200, contentType: "application/octet-stream", body: Self.pattern(n)))
+        }
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: "application/octet-stream")
+        headers.add(name: "Content-Length", value: String(n))
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: p.head.version, status: .ok, headers: headers))), promise: nil)
+        let half = context.channel.allocator.buffer(bytes: Self.pattern(n / 2))
+        context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(half))), promise: nil)
+        pending?.stalled = true
+    }
+
     private func serveFixture(_ context: ChannelHandlerContext, _ parts: [String]) {
         guard !parts.contains(where: { $0 == ".." || $0.hasPrefix(".") }) else {
             return respond(context, status: 403, body: "forbidden\n")
@@ -206,12 +236,20 @@ final class StubHandler: ChannelInboundHandler, RemovableChannelHandler {
         if p.head.method != .HEAD, !response.body.isEmpty {
             context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: response.body)))), promise: nil)
         }
-        state.finished(aborted: false)
+        // Completed once the last byte is handed to the kernel; a client
+        // that closes before that (it read the head and dropped the rest)
+        // fails the write: the body was cut off.
+        let hasBody = p.head.method != .HEAD && !response.body.isEmpty
         let done = context.eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: done)
-        if !keepAlive {
-            let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
-            done.futureResult.whenComplete { _ in bound.value.close(promise: nil) }
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        done.futureResult.whenComplete { result in
+            let (h, ctx) = bound.value
+            switch result {
+            case .success: h.state.finished(.completed)
+            case .failure: h.state.finished(hasBody ? .bodyCutOff : .aborted)
+            }
+            if !keepAlive { ctx.close(promise: nil) }
         }
     }
 
@@ -253,8 +291,16 @@ final class StubHandler: ChannelInboundHandler, RemovableChannelHandler {
         "<!doctype html><html><head><title>\(name)</title></head><body><h1>\(name)</h1><p>stub page\(idLine(p))</p></body></html>\n"
     }
 
+    /// `n` bytes of 0, 1, …, 250, 0, 1, … (fast in debug builds too).
     private static func pattern(_ n: Int) -> [UInt8] {
-        (0..<n).map { UInt8(truncatingIfNeeded: $0 % 251) }
+        [UInt8](unsafeUninitializedCapacity: n) { buffer, count in
+            var v: UInt8 = 0
+            for i in 0..<n {
+                buffer[i] = v
+                v = v == 250 ? 0 : v + 1
+            }
+            count = n
+        }
     }
 
     private static func contentType(_ ext: String) -> String {

@@ -1,3 +1,4 @@
+import Foundation
 import Glibc
 import BlockingHTTP
 import CurriculumTesting
@@ -73,16 +74,77 @@ struct StubHTTPServerTests {
             // A raw client that hangs up once the stub has the request: no client
             // timeout that could expire before the request arrives. Every wait is
             // bounded, so a miss fails this test instead of holding the others.
-            let hanging = try RawHTTPClient(port: stub.port, path: "/hang")
+            let hanging = try await rawRequest(stub.port, "/hang")
             try await withTimeout(.seconds(10)) { try await stub.waitUntil(started: 1) }
-            hanging.hangUp()
+            hanging.close()
             try await withTimeout(.seconds(10)) { try await stub.waitUntil(aborted: 1) }
 
-            let slow = try RawHTTPClient(port: stub.port, path: "/delay/5000")
+            let slow = try await rawRequest(stub.port, "/delay/5000")
             try await withTimeout(.seconds(10)) { try await stub.waitUntil(started: 2) }
-            slow.hangUp()
+            slow.close()
             try await withTimeout(.seconds(10)) { try await stub.waitUntil(aborted: 2) }
             #expect(stub.counters.completed == 0 && stub.counters.inFlight == 0)
+            #expect(stub.counters.bodiesCutOff == 0, "no head was sent: nothing was cut off")
+        }
+    }
+
+    @Test("Redirects answer the status asked for, with a Location")
+    func redirects() async throws {
+        try await withStubServer { stub in
+            for (target, code) in [("/redirect?to=/about/", 302), ("/redirect/301?to=/about/", 301),
+                                   ("/redirect/307?to=/about/", 307), ("/redirect/308?to=/about/", 308)] {
+                let client = try await rawRequest(stub.port, target)
+                let head = try await readHead(client)
+                #expect(head.status == code, "\(target)")
+                #expect(head.headers["location"] == "/about/", "\(target)")
+                client.close()
+            }
+            let bad = try await rawRequest(stub.port, "/redirect/200?to=/")
+            #expect(try await readHead(bad).status == 400)
+            bad.close()
+        }
+    }
+
+    @Test("/stall-body sends the head and half the body, then nothing; leaving cuts the body off")
+    func stallBody() async throws {
+        try await withStubServer { stub in
+            let client = try await rawRequest(stub.port, "/stall-body?bytes=1000")
+            let head = try await readHead(client)
+            #expect(head.status == 200 && head.headers["content-length"] == "1000")
+            #expect(try await client.read(500).count == 500)
+            // A bounded negative check (poll with a timeout): the other half never comes.
+            #expect(await client.staysSilent(for: .milliseconds(200)))
+            #expect(stub.counters.inFlight == 1 && stub.counters.completed == 0)
+            client.close()
+            try await withTimeout(.seconds(10)) { try await stub.waitUntil { $0.inFlight == 0 } }
+            #expect(stub.counters.aborted == 1 && stub.counters.bodiesCutOff == 1)
+
+            // HEAD gets the whole (empty-bodied) answer.
+            let probe = try await rawRequest(stub.port, "/stall-body?bytes=1000", method: "HEAD")
+            #expect(try await readHead(probe).headers["content-length"] == "1000")
+            try await withTimeout(.seconds(10)) { try await stub.waitUntil(completed: 1) }
+            probe.close()
+            #expect(stub.counters.bodiesCutOff == 1)
+        }
+    }
+
+    @Test("A body the client does not read to the end is counted cut off; a read one completed")
+    func bodiesCutOff() async throws {
+        try await withStubServer { stub in
+            // Read in full: completed, nothing cut off.
+            let whole = try await rawRequest(stub.port, "/bytes/100000")
+            let head = try await readHead(whole)
+            #expect(try await whole.read(Int(head.headers["content-length"] ?? "") ?? -1).count == 100_000)
+            try await withTimeout(.seconds(10)) { try await stub.waitUntil(completed: 1) }
+            whole.close()
+            // 16 MB cannot sit in the loopback socket buffers: after the head, the
+            // client hangs up, the stub's write fails, and the body counts cut off.
+            let dropped = try await rawRequest(stub.port, "/bytes/16000000")
+            #expect(try await readHead(dropped).status == 200)
+            dropped.close()
+            try await withTimeout(.seconds(10)) { try await stub.waitUntil { $0.inFlight == 0 } }
+            let c = stub.counters
+            #expect(c.completed == 1 && c.aborted == 1 && c.bodiesCutOff == 1)
         }
     }
 
@@ -133,47 +195,25 @@ struct StubHTTPServerTests {
     }
 }
 
-/// A loopback HTTP/1.1 client on a plain socket: sends one GET, then hangs up
-/// when told to (a client giving up, at a moment the test chooses).
-private struct RawHTTPClient: ~Copyable {
-    private let fd: Int32
-
-    init(port: Int, path: String) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw RawClientError(call: "socket", errno: errno) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        guard connected == 0 else {
-            let code = errno
-            close(fd)
-            throw RawClientError(call: "connect", errno: code)
-        }
-        let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8)
-        guard send(fd, request, request.count, Int32(MSG_NOSIGNAL)) == request.count else {
-            let code = errno
-            close(fd)
-            throw RawClientError(call: "send", errno: code)
-        }
-    }
-
-    /// Closes the connection without reading any answer.
-    consuming func hangUp() {
-        close(fd)
-        discard self
-    }
-
-    deinit { close(fd) }
+/// Sends one raw HTTP/1.1 request on a ``TestClient`` (no HTTP library in
+/// between, so the test sees exactly what the stub sends, and hangs up when
+/// it chooses).
+private func rawRequest(_ port: Int, _ target: String, method: String = "GET") async throws -> TestClient {
+    let client = try await TestClient.connect(port)
+    try await client.send("\(method) \(target) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    return client
 }
 
-private struct RawClientError: Error, CustomStringConvertible {
-    var call: String
-    var errno: Int32
-    var description: String { "\(call) failed: \(String(cString: strerror(errno)))" }
+/// Reads a response head: the status line and the headers (names lowercased).
+private func readHead(_ client: TestClient) async throws -> (status: Int, headers: [String: String]) {
+    let statusLine = try await client.readLine()
+    let code = statusLine.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? -1
+    var headers: [String: String] = [:]
+    while true {
+        let line = try await client.readLine().trimmingCharacters(in: .whitespacesAndNewlines)
+        if line.isEmpty { break }
+        let kv = line.split(separator: ":", maxSplits: 1)
+        if kv.count == 2 { headers[kv[0].lowercased()] = kv[1].trimmingCharacters(in: .whitespaces) }
+    }
+    return (code, headers)
 }

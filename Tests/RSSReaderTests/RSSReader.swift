@@ -110,7 +110,8 @@ struct RSSReader {
                     refusing.baseURL + "/feed.xml", stub.url("/hang"), stub.url("/status/404"), stub.url("/status/500"),
                     stub.url("/feeds/notafeed.html"), stub.url("/feeds/truncated.xml"), stub.url("/feeds/malformed.xml"),
                     stub.url("/feeds/empty.xml"), "ftp://files.example.org/feed.xml", "http://",
-                    stub.url("/redirect?to=/feeds/relative.xml"),
+                    stub.url("/redirect?to=/feeds/relative.xml"), stub.url("/stall-body"),
+                    stub.url("/redirect/301?to=/feeds/rss2.xml"),
                 ]
                 var results = [Int: Result<Feed, FeedError>]()
                 // 60 u (3 s): the /hang request must reach the stub before its deadline even on a
@@ -141,7 +142,42 @@ struct RSSReader {
                 // Redirect followed; relative links resolve against the final URL.
                 let redirected = try #require(try? results[13]?.get())
                 #expect(redirected.entries.first?.link == stub.url("/posts/1"))
-                try await withTimeout(.seconds(10)) { try await stub.waitUntil(aborted: 1) }  // the hanging request was abandoned
+                // The deadline covers the body: a head and half a body then silence is a timeout.
+                #expect(failure(results[14]) == .timedOut(after: Book.seconds(60)))
+                #expect(try results[15]?.get().entries.count == 3, "a 301 is followed")
+                // Both stalled requests were abandoned; only /stall-body had sent a head.
+                try await withTimeout(.seconds(10)) { try await stub.waitUntil { $0.aborted >= 2 && $0.inFlight == 0 } }
+                #expect(stub.counters.aborted == 2)
+                #expect(stub.counters.bodiesCutOff == 1)
+            }
+        }
+    }
+
+    @Test("RSS R2 — a feed that stalls mid-body times out at its deadline and holds nothing up",
+          .tags(.timing), .bookSecond(.milliseconds(100)))
+    func r2_stallMidBody() async throws {
+        // Seed: no timeout in the fetch phase; a server that stops mid-body keeps the program waiting for minutes.
+        // Swift: the per-request deadline covers the body as well as the head; the run ends at the deadline, not later.
+        try await withFeedStub { stub in
+            try await withHTTPClient(configuration: .init(maxConnectionsPerHost: 8)) { client in
+                let urls = [stub.url("/stall-body"), stub.url("/feeds/rss2.xml"), stub.url("/hang")]
+                let start = ContinuousClock.now
+                var stalledAt: Duration?
+                var results = [Int: Result<Feed, FeedError>]()
+                for await outcome in FeedRunner.fetchFeeds(urls, client: client, maxConcurrent: 3, timeout: Book.seconds(2)) {
+                    results[outcome.index] = outcome.result
+                    if outcome.index == 0 { stalledAt = ContinuousClock.now - start }
+                }
+                let elapsed = ContinuousClock.now - start
+                #expect(failure(results[0]) == .timedOut(after: Book.seconds(2)))
+                #expect(try results[1]?.get().entries.count == 3)
+                #expect(failure(results[2]) == .timedOut(after: Book.seconds(2)))
+                let t = try #require(stalledAt)
+                #expect(t >= Book.seconds(2))
+                #expect(t < Book.seconds(3.5))
+                #expect(elapsed < Book.seconds(4), "2 u + 2 u: neither stalled request holds the run")
+                try await withTimeout(.seconds(10)) { try await stub.waitUntil { $0.aborted >= 2 && $0.inFlight == 0 } }
+                #expect(stub.counters.bodiesCutOff == 1, "the stalled body was abandoned half-sent")
             }
         }
     }
@@ -194,7 +230,7 @@ struct RSSReader {
         #expect(feed.format == .atom)
         #expect(feed.title == "Atom \u{2014} sample")
         #expect(feed.entries.map(\.link) == [
-            "http://feeds.test/status/200?id=atom-1", "http://feeds.test/status/500?id=atom-2", "http://feeds.test/redirect?to=/status/200",
+            "http://feeds.test/status/200?id=atom-1", "http://feeds.test/status/500?id=atom-2", "http://feeds.test/redirect/301?to=/status/200",
         ])
         #expect(feed.entries[1].title == "Server <em>error</em>")
         #expect(feed.entries.map { $0.published?.timeIntervalSince1970 } == [1748781000, 1748844930, 1748995199.25])
@@ -281,8 +317,9 @@ struct RSSReader {
                     stub.url("/status/200"), stub.url("/status/404"), stub.url("/status/500"),
                     stub.url("/redirect?to=/status/200"), stub.url("/hang"), stub.url("/reset"),
                     refusing.baseURL + "/page", stub.url("/status/200?id=h&head_status=405"),
-                    stub.url("/bytes/1000000?head_status=501"), "ftp://example.org/x", "/relative/path",
-                    stub.url("/redirect?to=/status/404"),
+                    stub.url("/bytes/16000000?head_status=501"), "ftp://example.org/x", "/relative/path",
+                    stub.url("/redirect?to=/status/404"), stub.url("/redirect/301?to=/status/200?id=r301"),
+                    stub.url("/stall-body"), stub.url("/stall-body?head_status=405"),
                 ]
                 var outcomes = [Int: LinkOutcome]()
                 // Generous (5 s): redirects and HEAD→GET fallbacks are two requests each, the
@@ -307,8 +344,18 @@ struct RSSReader {
                 #expect(statuses[9] == .invalidURL("unsupported scheme ftp"))
                 #expect(statuses[10].map { if case .invalidURL = $0 { true } else { false } } == true)
                 #expect(statuses[11] == .clientError(404))
+                #expect(statuses[12] == .redirected(to: stub.url("/status/200?id=r301"), status: 200))
+                #expect(statuses[13] == .ok(200))
+                #expect(outcomes[13]?.method == "HEAD")
+                #expect(statuses[14] == .ok(200), "only the head matters to a link check")
+                #expect(outcomes[14]?.method == "GET")
                 #expect(stub.counters.perPath["/hang"] == 1)
-                try await stub.waitUntil(aborted: 1)
+                // The two GET fallbacks never downloaded their bodies: 16 MB cannot sit in the
+                // loopback buffers, and /stall-body never sends its second half. The stub saw both
+                // cut off mid-body, and /hang abandoned before its head.
+                try await withTimeout(.seconds(10)) { try await stub.waitUntil { $0.aborted >= 3 && $0.inFlight == 0 } }
+                #expect(stub.counters.bodiesCutOff == 2)
+                #expect(stub.counters.aborted == 3)
             }
         }
     }
@@ -518,7 +565,7 @@ struct RSSReader {
             let links = report.links.map { [String($0.url.dropFirst(stub.baseURL.count)), $0.outcome] }
             #expect(links == [
                 ["/status/200?id=rss2-1", "ok"], ["/status/404?id=rss2-2", "clientError"], ["/status/200?id=rss2-3", "ok"],
-                ["/status/200?id=atom-1", "ok"], ["/status/500?id=atom-2", "serverError"], ["/redirect?to=/status/200", "redirected"],
+                ["/status/200?id=atom-1", "ok"], ["/status/500?id=atom-2", "serverError"], ["/redirect/301?to=/status/200", "redirected"],
                 ["/status/200?id=rdf-1", "ok"], ["/delay/100?id=rdf-2", "ok"],
                 ["/posts/1", "clientError"], ["/status/200?id=relative-2", "ok"], ["/hang?id=relative-3", "timedOut"],
                 ["/reset?id=relative-4", "connectionFailed"], ["/status/200?id=relative-5&head_status=405", "ok"],
