@@ -22,10 +22,13 @@ public struct Report: Sendable, Equatable, Codable {
         public var error: String?
         /// A human-readable reason when it failed.
         public var reason: String?
+        /// Every entry read, in document order (for a malformed feed: those
+        /// before the error).
+        public var items: [EntryResult]
 
         /// Creates a result.
         public init(url: String, ok: Bool, title: String? = nil, format: String? = nil, entries: Int = 0,
-                    entriesWithoutLinks: Int = 0, error: String? = nil, reason: String? = nil) {
+                    entriesWithoutLinks: Int = 0, error: String? = nil, reason: String? = nil, items: [EntryResult] = []) {
             self.url = url
             self.ok = ok
             self.title = title
@@ -34,6 +37,21 @@ public struct Report: Sendable, Equatable, Codable {
             self.entriesWithoutLinks = entriesWithoutLinks
             self.error = error
             self.reason = reason
+            self.items = items
+        }
+
+        /// The entries newest first (undated ones after the dated, in
+        /// document order), at most `limit`.
+        public func newest(_ limit: Int) -> [EntryResult] {
+            let dated = items.enumerated().sorted { a, b in
+                switch (a.element.published, b.element.published) {
+                case let (x?, y?): x != y ? x > y : a.offset < b.offset
+                case (.some, nil): true
+                case (nil, .some): false
+                case (nil, nil): a.offset < b.offset
+                }
+            }
+            return dated.prefix(max(0, limit)).map(\.element)
         }
 
         /// The result for one fetch outcome.
@@ -41,14 +59,69 @@ public struct Report: Sendable, Equatable, Codable {
             switch result {
             case .success(let feed):
                 self.init(url: url, ok: true, title: feed.title, format: feed.format.rawValue,
-                          entries: feed.entries.count, entriesWithoutLinks: feed.entriesWithoutLinks)
+                          entries: feed.entries.count, entriesWithoutLinks: feed.entriesWithoutLinks,
+                          items: feed.entries.map(EntryResult.init))
             case .failure(let error):
                 var partial: Feed?
                 if case .malformed(_, _, _, let p) = error { partial = p }
                 self.init(url: url, ok: false, title: partial?.title, format: partial?.format.rawValue,
                           entries: partial?.entries.count ?? 0, entriesWithoutLinks: partial?.entriesWithoutLinks ?? 0,
-                          error: error.kind, reason: error.description)
+                          error: error.kind, reason: error.description,
+                          items: partial?.entries.map(EntryResult.init) ?? [])
             }
+        }
+    }
+
+    /// One entry as the report shows it. In JSON the date is ISO 8601 with
+    /// milliseconds (`2025-06-03T09:39:21.000Z`), readable by people and by
+    /// any JSON decoder.
+    public struct EntryResult: Sendable, Equatable, Codable {
+        /// The title, entities and CDATA decoded.
+        public var title: String?
+        /// The absolute link (relative ones resolved), if the entry has one.
+        public var link: String?
+        /// When it was published (or updated), if the feed says.
+        public var published: Date?
+        /// The description or summary text.
+        public var summary: String?
+
+        /// Creates an entry result.
+        public init(title: String? = nil, link: String? = nil, published: Date? = nil, summary: String? = nil) {
+            self.title = title
+            self.link = link
+            self.published = published
+            self.summary = summary
+        }
+
+        /// The report's view of a parsed entry.
+        public init(_ entry: Entry) {
+            self.init(title: entry.title, link: entry.link, published: entry.published, summary: entry.summary)
+        }
+
+        private enum CodingKeys: String, CodingKey { case title, link, published, summary }
+        private static let dateStyle = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            title = try c.decodeIfPresent(String.self, forKey: .title)
+            link = try c.decodeIfPresent(String.self, forKey: .link)
+            summary = try c.decodeIfPresent(String.self, forKey: .summary)
+            if let text = try c.decodeIfPresent(String.self, forKey: .published) {
+                do {
+                    published = try Self.dateStyle.parse(text)
+                } catch {
+                    throw DecodingError.dataCorruptedError(
+                        forKey: .published, in: c, debugDescription: "not an ISO 8601 date: \(text)")
+                }
+            }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encodeIfPresent(title, forKey: .title)
+            try c.encodeIfPresent(link, forKey: .link)
+            try c.encodeIfPresent(published.map { Self.dateStyle.format($0) }, forKey: .published)
+            try c.encodeIfPresent(summary, forKey: .summary)
         }
     }
 
@@ -159,8 +232,10 @@ public struct Report: Sendable, Equatable, Codable {
         return try encoder.encode(self)
     }
 
-    /// The human-readable summary printed at the end of a run.
-    public func rendered() -> String {
+    /// The human-readable summary printed at the end of a run: per feed its
+    /// result and its `newestEntries` newest entries (date, title, link),
+    /// then the links and the broken ones.
+    public func rendered(newestEntries: Int = 3) -> String {
         var out: [String] = []
         let s = summary
         out.append("")
@@ -172,6 +247,12 @@ public struct Report: Sendable, Equatable, Codable {
                     + (f.entriesWithoutLinks > 0 ? ", \(f.entriesWithoutLinks) without a link" : ""))
             } else {
                 out.append("  FAILED  \(f.url): \(f.reason ?? f.error ?? "failed")")
+            }
+            for e in f.newest(newestEntries) {
+                let indent = String(repeating: " ", count: 10)
+                let date = e.published.map(Self.shortDate) ?? String(repeating: " ", count: 17)
+                out.append("\(indent)\(date)  \(e.title.map(Self.oneLine) ?? "(untitled)")")
+                if let link = e.link { out.append(indent + String(repeating: " ", count: 19) + link) }
             }
         }
         for p in skippedInputs { out.append("  SKIPPED \(p)") }
@@ -187,5 +268,18 @@ public struct Report: Sendable, Equatable, Codable {
         }
         out.append(String(format: "Elapsed: %.2f s", elapsedSeconds))
         return out.joined(separator: "\n")
+    }
+
+    /// `2025-06-03 09:39Z`: seventeen characters, UTC.
+    static func shortDate(_ date: Date) -> String {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        let c = calendar.dateComponents([.year, .month, .day, .hour, .minute], from: date)
+        return String(format: "%04d-%02d-%02d %02d:%02dZ", c.year ?? 0, c.month ?? 0, c.day ?? 0, c.hour ?? 0, c.minute ?? 0)
+    }
+
+    /// A title on one line: runs of whitespace (newlines too) become one space.
+    static func oneLine(_ text: String) -> String {
+        text.split(whereSeparator: \.isWhitespace).joined(separator: " ")
     }
 }

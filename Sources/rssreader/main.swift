@@ -54,6 +54,9 @@ struct RSSReaderCommand: AsyncParsableCommand {
     @Flag(help: "Fetch and parse feeds only; do not check links.")
     var noLinks = false
 
+    @Option(help: ArgumentHelp("Newest entries shown per feed in the text report (0: none). The JSON report has them all.", valueName: "n"))
+    var entries: Int = 3
+
     @Flag(help: "Print the report as JSON on standard output (progress goes to standard error).")
     var json = false
 
@@ -66,6 +69,7 @@ struct RSSReaderCommand: AsyncParsableCommand {
             throw ValidationError("timeouts must be positive")
         }
         guard maxBytes > 0 else { throw ValidationError("--max-bytes must be positive") }
+        guard entries >= 0 else { throw ValidationError("--entries must be 0 or more") }
     }
 
     /// Usage errors exit with status 2 (ArgumentParser's own default is 64).
@@ -143,7 +147,7 @@ struct RSSReaderCommand: AsyncParsableCommand {
         if json {
             FileHandle.standardOutput.write(try report.jsonData() + Data("\n".utf8))
         } else {
-            print(report.rendered())
+            print(report.rendered(newestEntries: entries))
         }
         return report
     }

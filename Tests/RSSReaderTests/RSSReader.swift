@@ -452,6 +452,54 @@ struct RSSReader {
         }
     }
 
+    @Test("RSS R6 — the report shows what arrived: every entry in JSON, the newest per feed in the text")
+    func r6_entriesShown() async throws {
+        // Seed: parses every entry and prints only a count of links.
+        // Swift: the Report carries every entry (title, link, date, summary); the text report shows the newest per feed.
+        // Expected values are read off the fixture files by hand, not from the parser's output.
+        try await withFeedStub { stub in
+            let configuration = FeedReaderConfiguration(
+                urls: ["rss2.xml", "latin1.xml", "relative.xml", "truncated.xml"].map { stub.url("/feeds/\($0)") },
+                feedTimeout: .seconds(20), checkLinks: false)
+            let report = try await FeedRunner.run(configuration)
+            func date(_ iso: String) throws -> Date { try Date(iso, strategy: .iso8601) }
+            let rss2 = report.feeds[0].items
+            #expect(rss2.map(\.title) == ["Tom & Jerry\u{2019}s guide to <async>", "A page that went away", "Only a permalink guid"])
+            #expect(rss2.map(\.link) == ["/status/200?id=rss2-1", "/status/404?id=rss2-2", "/status/200?id=rss2-3"].map(stub.url))
+            #expect(try rss2.map(\.published) == [
+                date("2025-06-03T09:39:21Z"), date("2025-06-04T15:00:00Z"), date("2025-06-05T12:05:00Z"),  // GMT, +0300, EST
+            ])
+            #expect(rss2.map(\.summary) == ["<p>Event loops <b>explained</b> & compared</p>", "This entry's page answers 404.", nil])
+            // ISO-8859-1 bytes on the wire, decoded as declared.
+            #expect(report.feeds[1].items == [.init(title: "Caf\u{E9} cr\u{E8}me et \u{E9}clairs", link: stub.url("/status/200?id=latin1-1"),
+                                                  published: try date("2025-06-02T06:00:00Z"))])
+            // Relative links resolved against the feed's URL.
+            #expect(report.feeds[2].items.prefix(2).map(\.link) == [stub.url("/posts/1"), stub.url("/status/200?id=relative-2")])
+            // A truncated feed keeps the entries before the break, as feedparser does.
+            #expect(report.feeds[3].ok == false)
+            #expect(report.feeds[3].items.map(\.title) == ["Complete one", "Complete two"])
+
+            // JSON: dates as ISO 8601 text, and a plain JSONDecoder reads it back whole.
+            let json = try report.jsonData()
+            let text = String(decoding: json, as: UTF8.self)
+            #expect(text.contains("\"published\" : \"2025-06-05T12:05:00.000Z\""))
+            #expect(text.contains("\"title\" : \"Caf\u{E9} cr\u{E8}me et \u{E9}clairs\""))
+            #expect(try JSONDecoder().decode(Report.self, from: json) == report)
+            let badDate = Data(#"{"title":"x","published":"yesterday"}"#.utf8)
+            #expect(throws: DecodingError.self) { try JSONDecoder().decode(Report.EntryResult.self, from: badDate) }
+
+            // Text: the newest two of rss2.xml, newest first, with date and link; none with 0.
+            let lines = report.rendered(newestEntries: 2).split(separator: "\n").map(String.init)
+            let feedLine = try #require(lines.firstIndex { $0.contains("/feeds/rss2.xml") })
+            #expect(Array(lines[(feedLine + 1)...(feedLine + 4)]).map { $0.trimmingCharacters(in: .whitespaces) } == [
+                "2025-06-05 12:05Z  Only a permalink guid", stub.url("/status/200?id=rss2-3"),
+                "2025-06-04 15:00Z  A page that went away", stub.url("/status/404?id=rss2-2"),
+            ])
+            #expect(lines[feedLine + 5].contains("/feeds/latin1.xml"))
+            #expect(!report.rendered(newestEntries: 0).contains("Only a permalink guid"))
+        }
+    }
+
     @Test("RSS R6 — a live status line is redrawn on a terminal, plain lines otherwise", .tags(.terminal))
     func r6_liveStatusLine() {
         // Seed: print() per wait round, whatever the output is.
@@ -490,6 +538,16 @@ struct RSSReader {
         #expect(Dictionary(report.feeds.compactMap { f in f.error.map { ($0, 1) } }, uniquingKeysWith: +)
                 == ["malformed": 2, "notAFeed": 2, "httpStatus": 1, "timedOut": 1])
         #expect(report.summary.linkOutcomes == ["ok": 14, "redirected": 1, "clientError": 2, "serverError": 1, "timedOut": 1, "connectionFailed": 1])
+
+        #expect(report.feeds.first { $0.url.hasSuffix("/feeds/latin1.xml") }?.items.first?.title == "Caf\u{E9} cr\u{E8}me et \u{E9}clairs")
+        // The text report shows the entries a person came for.
+        let text = try await runReader(["--demo", "--quiet", "--no-links", "--entries", "1", "--timeout", "1.5"])
+        #expect(text.status == 0, "\(text.stderr)")
+        #expect(text.stdout.contains("2025-06-05 12:05Z  Only a permalink guid"))
+        #expect(text.stdout.contains("2025-06-02 06:00Z  Caf\u{E9} cr\u{E8}me et \u{E9}clairs"))
+        #expect(!text.stdout.contains("A page that went away"), "--entries 1 shows only the newest")
+        let badEntries = try await runReader(["--entries", "-1", "http://127.0.0.1:9/feed.xml"])
+        #expect(badEntries.status == 2)
 
         let refusing = try RefusingPort()
         defer { refusing.close() }
