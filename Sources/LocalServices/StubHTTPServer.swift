@@ -36,12 +36,11 @@ import CurriculumCore
 /// `?head_status=C` gets status C (e.g. 405, to refuse HEAD).
 ///
 /// ## Counters
-/// ``counters`` counts requests started, completed (the whole response
-/// handed to the kernel), aborted (the client went away before the answer
-/// was complete: a scheduled answer is cancelled), of those the bodies cut
-/// off (the head went out, the client left before the rest: a link check
-/// that never downloaded a body), in flight, the **peak** in flight, per
-/// path, and barrier timeouts. The
+/// ``counters`` counts requests started, completed (answered), aborted (the
+/// client went away before the answer: a scheduled answer is cancelled),
+/// bodies cut off (the head went out and the client hung up before the last
+/// byte: a link check that never downloaded a body), in flight, the **peak**
+/// in flight, per path, and barrier timeouts. The
 /// `waitUntil…` methods suspend until a counter reaches a value, without
 /// polling.
 ///
@@ -187,13 +186,15 @@ public enum StubError: Error, Sendable {
 public struct StubCounters: Sendable, Equatable {
     /// Requests whose head arrived.
     public var started = 0
-    /// Requests answered (response fully written).
+    /// Requests answered (counted as the response is written).
     public var completed = 0
-    /// Requests whose client closed the connection before the answer was
-    /// complete (bodies cut off included).
+    /// Requests whose client closed the connection before the answer (a
+    /// `/stall-body` whose client leaves counts here).
     public var aborted = 0
-    /// Of the aborted requests, those whose head was sent and whose body the
-    /// client never took in full: the connection closed mid-body.
+    /// Responses whose head went out and whose body the client never took in
+    /// full: the connection closed before the last byte was written (a
+    /// completed response whose client hung up after the head, or an aborted
+    /// `/stall-body`). Counted when the write fails, after `completed`.
     public var bodiesCutOff = 0
     /// Requests started and neither completed nor aborted.
     public var inFlight = 0
@@ -257,20 +258,21 @@ final class StubState: Sendable {
         }
     }
 
-    enum Ending { case completed, aborted, bodyCutOff }
+    enum Ending { case completed, aborted }
 
-    func finished(_ ending: Ending) {
+    /// One update, so a waiter never sees the request gone but its body not yet counted.
+    func finished(_ ending: Ending, bodyCutOff: Bool = false) {
         watched.update { c in
             c.inFlight -= 1
+            if bodyCutOff { c.bodiesCutOff += 1 }
             switch ending {
             case .completed: c.completed += 1
             case .aborted: c.aborted += 1
-            case .bodyCutOff:
-                c.aborted += 1
-                c.bodiesCutOff += 1
             }
         }
     }
+
+    func bodyCutOff() { watched.update { $0.bodiesCutOff += 1 } }
 
     func barrierTimedOut() { watched.update { $0.barrierTimeouts += 1 } }
 

@@ -72,7 +72,7 @@ final class StubHandler: ChannelInboundHandler, RemovableChannelHandler {
         pending = nil
         p.scheduled?.cancel()
         if let b = p.barrier { _ = state.leaveBarrier(key: b.key, id: b.id) }
-        state.finished(p.stalled ? .bodyCutOff : .aborted)
+        state.finished(.aborted, bodyCutOff: p.stalled)
     }
 
     // MARK: Routing
@@ -236,19 +236,17 @@ final class StubHandler: ChannelInboundHandler, RemovableChannelHandler {
         if p.head.method != .HEAD, !response.body.isEmpty {
             context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: response.body)))), promise: nil)
         }
-        // Completed once the last byte is handed to the kernel; a client
-        // that closes before that (it read the head and dropped the rest)
-        // fails the write: the body was cut off.
+        // Counted answered now, before the bytes go out, so a client that has
+        // its answer always sees it counted. A write that fails later (the
+        // client read the head and hung up) means the body was cut off.
+        state.finished(.completed)
         let hasBody = p.head.method != .HEAD && !response.body.isEmpty
         let done = context.eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: done)
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         done.futureResult.whenComplete { result in
             let (h, ctx) = bound.value
-            switch result {
-            case .success: h.state.finished(.completed)
-            case .failure: h.state.finished(hasBody ? .bodyCutOff : .aborted)
-            }
+            if case .failure = result, hasBody { h.state.bodyCutOff() }
             if !keepAlive { ctx.close(promise: nil) }
         }
     }
@@ -291,13 +289,20 @@ final class StubHandler: ChannelInboundHandler, RemovableChannelHandler {
         "<!doctype html><html><head><title>\(name)</title></head><body><h1>\(name)</h1><p>stub page\(idLine(p))</p></body></html>\n"
     }
 
-    /// `n` bytes of 0, 1, …, 250, 0, 1, … (fast in debug builds too).
+    /// 256 periods of 0, 1, …, 250.
+    private static let period: [UInt8] = (0..<(251 * 256)).map { UInt8(truncatingIfNeeded: $0 % 251) }
+
+    /// `n` bytes of 0, 1, …, 250, 0, 1, …, copied a period at a time (a
+    /// 16 MB body costs milliseconds, in debug builds too).
     private static func pattern(_ n: Int) -> [UInt8] {
         [UInt8](unsafeUninitializedCapacity: n) { buffer, count in
-            var v: UInt8 = 0
-            for i in 0..<n {
-                buffer[i] = v
-                v = v == 250 ? 0 : v + 1
+            period.withUnsafeBufferPointer { chunk in
+                var at = 0
+                while at < n {
+                    let k = min(chunk.count, n - at)
+                    UnsafeMutableRawPointer(buffer.baseAddress! + at).copyMemory(from: chunk.baseAddress!, byteCount: k)
+                    at += k
+                }
             }
             count = n
         }
