@@ -2,6 +2,9 @@
 #include "CLinux.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 #include <sys/wait.h>
 #include <sys/syscall.h>
@@ -34,6 +37,27 @@ int CLinux_WTERMSIG(int status) { return WTERMSIG(status); }
 
 extern void __tsan_init(void) __attribute__((weak));
 int CLinux_tsan_enabled(void) { return __tsan_init != 0; }
+
+/* The thread sanitizer's runtime sleeps a second before every sanitized
+   process exits (atexit_sleep_ms=1000), so other threads can still report.
+   In a process that runs under it (`swift test --sanitize=thread`), children
+   spawned later (the package's own sanitized executables) skip that pause:
+   a test that times a child's exit measures the child, not the sanitizer.
+   Runs before main, while the process has one thread, so setenv is safe;
+   the runtime read TSAN_OPTIONS for this process earlier, so only children
+   see the change. An explicit atexit_sleep_ms is left alone. */
+__attribute__((constructor)) static void CLinux_quick_sanitized_exits(void) {
+    if (!CLinux_tsan_enabled()) return;
+    const char *current = getenv("TSAN_OPTIONS");
+    if (current && strstr(current, "atexit_sleep_ms")) return;
+    char options[1024];
+    if (current && *current) {
+        if (snprintf(options, sizeof options, "%s:atexit_sleep_ms=0", current) >= (int)sizeof options) return;
+    } else {
+        strcpy(options, "atexit_sleep_ms=0");
+    }
+    setenv("TSAN_OPTIONS", options, 1);
+}
 
 int CLinux_spawn_addchdir(posix_spawn_file_actions_t *actions, const char *path) {
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 29))

@@ -186,16 +186,14 @@ struct Chapter3 {
         let window = Book.second * 4
         let cpuBefore = server.serverThread.cpuTime
         let passesBefore = server.passes
+        let (machineBefore, processBefore) = (CPUTime.machine(), CPUTime.process())
         let start = ContinuousClock.now
         try await Task.sleep(for: window)  // the measurement window itself, not a synchronisation
-        let busy = (server.serverThread.cpuTime - cpuBefore) / (ContinuousClock.now - start)
+        let wall = ContinuousClock.now - start
+        let busy = (server.serverThread.cpuTime - cpuBefore) / wall
         let passes = server.passes - passesBefore
-        // ~100 % on an otherwise idle machine; other processes competing for the two cores can halve it,
-        // so the bound is 25 % (the selector of listing 3.7 stays under 10 %) plus the spin count itself:
-        // a loop that waited would make 3–5 passes in this window (3.7's selector ticks); 1,000 is 200× that,
-        // a claim about spinning, not about speed (a --sanitize=thread build makes ~9,000, a debug build far more).
-        #expect(busy >= 0.25, "the busy loop used \(Int(busy * 100)) % of a core while idle")
-        #expect(passes >= 1_000, "\(passes) passes of the loop in 4 idle book seconds")
+        // CPU that other programs took meanwhile, in cores: the machine's busy time minus ours.
+        let others = ((CPUTime.machine() - machineBefore) - (CPUTime.process() - processBefore)) / wall
 
         // The flaw the code implies: a line split across two passes loses its first part.
         try await a.send("ab")
@@ -205,6 +203,21 @@ struct Chapter3 {
 
         await server.stop()
         #expect(await isRefused(server.port))
+
+        // Spinning, counted: a loop that waited would make 3–5 passes in this window (3.7's
+        // selector ticks); 1,000 is 200× that, a claim about spinning, not about speed (a
+        // --sanitize=thread build makes ~9,000, a debug build far more). Holds on a busy machine.
+        #expect(passes >= 1_000, "\(passes) passes of the loop in 4 idle book seconds")
+        // Spinning, in CPU: ~100 % of a core while idle (the selector of 3.7 stays under 10 %);
+        // the spec's bound is 50 %. Only other programs taking the cores can push a spinning
+        // thread below it: then the claim is inconclusive and the test skips, saying why
+        // (under CI=true that is a failure, see skipForLoad).
+        let figures = "the busy loop used \(Int(busy * 100)) % of a core while idle; other programs took \(String(format: "%.2f", others)) cores"
+        if busy < 0.5 && others >= 0.5 {
+            try skipForLoad(figures)
+        } else {
+            #expect(busy >= 0.5, "\(figures)")
+        }
     }
 
     // MARK: - Selectors
@@ -324,10 +337,9 @@ struct Chapter3 {
         let start = ContinuousClock.now
         child.send(SIGINT)
         let status = try await child.waitForExit()
-        // Timed to the child's last "delay cancelled" line, not to its exit: process teardown
-        // is not the claim, and takes about a second in a --sanitize=thread build.
-        let cancelledAt = try #require(child.events.entries.last { $0.name == "out: delay cancelled" }?.at)
-        let elapsed = cancelledAt - start
+        // Timed to the child's exit, as the claim is. (Under --sanitize=thread, CLinux tells
+        // sanitized children to skip the runtime's 1 s pause at exit, so this holds there too.)
+        let elapsed = ContinuousClock.now - start
 
         let out = child.lines("out")
         #expect(out.prefix(3) == ["ready", "got SIGINT", "cancelling 3 tasks"])
@@ -368,11 +380,12 @@ struct Chapter3 {
         try await b.send("in the grace period\n")
         #expect(try await b.readLine() == "in the grace period\n")
         #expect(try await c.readsEOF())  // idle C is cut off when the grace period ends
-        // Timed to the cut-off, not to the exit (teardown takes ~1 s in a --sanitize=thread build).
-        let elapsed = ContinuousClock.now - start
+        let cutOff = ContinuousClock.now - start
         let status = try await child.waitForExit()
+        let exited = ContinuousClock.now - start  // the claim: the process exits within [grace, 2 × grace)
         #expect(status == 0)
-        #expect(elapsed >= grace && elapsed < grace * 2, "idle client cut off \(elapsed) after SIGTERM, grace \(grace)")
+        #expect(cutOff >= grace, "idle client cut off \(cutOff) after SIGTERM, before the grace \(grace) ended")
+        #expect(exited >= grace && exited < grace * 2, "exited \(exited) after SIGTERM, grace \(grace)")
         #expect(nothingListens(on: port))
     }
 
@@ -392,11 +405,10 @@ struct Chapter3 {
         let start = ContinuousClock.now
         child.send(SIGINT)
         for client in idle { #expect(try await client.readsEOF()) }
-        // Timed to the last cut-off, not to the exit (teardown takes ~1 s in a --sanitize=thread build).
-        let elapsed = ContinuousClock.now - start
         let status = try await child.waitForExit()
+        let elapsed = ContinuousClock.now - start  // to the exit: one shared deadline, not 3 × grace
         #expect(status == 0)
-        #expect(elapsed >= grace && elapsed < grace * 2, "3 idle clients: cut off after \(elapsed), grace \(grace)")
+        #expect(elapsed >= grace && elapsed < grace * 2, "3 idle clients: exited after \(elapsed), grace \(grace)")
         #expect(nothingListens(on: port))
     }
 

@@ -181,6 +181,26 @@ struct EvidenceTests {
         #expect(!Interval.allOverlap([a]))
     }
 
+    @Test("A thread's CPU clock counts that thread only; the process clock counts every thread")
+    func cpuClocks() async throws {
+        // An observer thread reads both clocks, then blocks in join() while a second thread burns
+        // 200 ms of its own CPU. Blocked, the observer uses almost none: its thread clock barely
+        // moves while the process clock moves by at least the burn. Load cannot change either.
+        let (observerCPU, processCPU, burnt) = try await spawnThread(name: "observer") { () throws -> (Duration, Duration, Duration) in
+            let thread0 = CPUTime.thread(), process0 = CPUTime.process()
+            let burner = spawnThread(name: "burner") { () -> Duration in
+                let start = CPUTime.thread()
+                burn(.milliseconds(200))
+                return CPUTime.thread() - start
+            }
+            let burnt = try burner.join()
+            return (CPUTime.thread() - thread0, CPUTime.process() - process0, burnt)
+        }.value
+        #expect(burnt >= .milliseconds(200))
+        #expect(processCPU >= burnt, "the process clock includes the burner's CPU")
+        #expect(observerCPU < .milliseconds(50), "a blocked thread's own clock stays still: \(observerCPU)")
+    }
+
     @Test("An event log keeps the order of its entries and wakes exactly the waiters whose condition holds")
     func eventLog() async throws {
         let log = EventLog()
