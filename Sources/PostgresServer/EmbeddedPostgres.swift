@@ -261,8 +261,8 @@ public enum EmbeddedPostgres {
         for _ in 0..<3 {
             do {
                 return try await Server.launch(bindir: bindir)
-            } catch {
-                lastError = error
+            } catch EmbeddedPostgresError.startFailed(let why) where why.contains("already in use") {
+                lastError = EmbeddedPostgresError.startFailed(why)  // the port was taken: try another
             }
         }
         throw lastError
@@ -303,7 +303,8 @@ public enum EmbeddedPostgres {
         private static let atexitRegistered = Atomic<Bool>(false)
 
         /// The supervisor: creates the cluster, runs the server as its child,
-        /// reports `dir …` then `ready` (or `failed …`), and stops the server
+        /// reports `dir …` then `ready` (or `failed …`, also when the server does
+        /// not accept connections within 30 s), and stops the server
         /// and deletes the directory when its stdin reaches EOF — which
         /// happens when our process closes the pipe or dies.
         private static let supervisorScript = #"""
@@ -330,10 +331,16 @@ public enum EmbeddedPostgres {
               -c log_min_messages=warning -c logging_collector=off \
               > "$dir/server.log" 2>&1 < /dev/null &
             pid=$!
+            deadline=$(( $(date +%s) + 30 ))
             until "$bindir/pg_isready" -q -h "$dir" -p "$port" -t 1; do
               if ! kill -0 "$pid" 2>/dev/null; then
                 wait "$pid" 2>/dev/null; pid=
                 echo "failed server: $(tail -n 5 "$dir/server.log" | tr '\n' ' ')"; rm -rf "$dir"; exit 1
+              fi
+              if [ "$(date +%s)" -ge "$deadline" ]; then
+                kill -INT "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; pid=
+                echo "failed server: not accepting connections on port $port after 30 s: $(tail -n 5 "$dir/server.log" | tr '\n' ' ')"
+                rm -rf "$dir"; exit 1
               fi
               sleep 0.05
             done
