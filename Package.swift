@@ -103,6 +103,13 @@ let package = Package(
             name: "CCurl",
             linkerSettings: [.linkedLibrary("curl")]
         ),
+        /// The process pool of chapter 6: long-lived `curriculum-worker serve`
+        /// processes, jobs as length-prefixed frames.
+        .target(
+            name: "ProcessPools",
+            dependencies: ["CurriculumCore", "Threads", "Processes", "Parallelism"],
+            swiftSettings: strict
+        ),
         /// The blocking HTTP client (the `requests` library's role).
         .target(
             name: "BlockingHTTP",
@@ -166,7 +173,7 @@ let package = Package(
         .executableTarget(
             name: "curriculum-worker",
             dependencies: [
-                "CLinux", "CurriculumCore", "Threads", "Parallelism",
+                "CLinux", "CurriculumCore", "Threads", "Parallelism", "ProcessPools",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -264,6 +271,14 @@ let package = Package(
             dependencies: [
                 "CurriculumCore", "CurriculumTesting", "ProductsDatabase", "PostgresServer", "LocalServices",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "Chapter6Tests",
+            dependencies: [
+                "CurriculumCore", "Threads", "Processes", "CurriculumTesting", "AsyncPrimitives", "Parallelism",
+                "ProcessPools", "curriculum-worker",
             ],
             swiftSettings: strict
         ),

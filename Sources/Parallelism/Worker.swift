@@ -37,6 +37,13 @@ public struct WorkerJob: Sendable, Hashable, CustomStringConvertible {
     /// (listing 1.6a).
     public static func fib(_ n: Int) -> WorkerJob { WorkerJob(arguments: ["fib", String(n)]) }
 
+    /// Spins for `cpu` of the child's own CPU time and prints `iterations`,
+    /// `pid`, the `CLOCK_MONOTONIC` instants `start_ns`/`end_ns` and its own
+    /// CPU time `cpu_ns` (listing 6.1).
+    public static func burn(cpu: Duration) -> WorkerJob {
+        WorkerJob(arguments: ["burn", "--cpu-ms", String(cpu.milliseconds)])
+    }
+
     public var description: String { (["curriculum-worker"] + arguments).joined(separator: " ") }
 }
 

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Dispatch
+import Foundation
 import Parallelism
+import ProcessPools
 
 #if canImport(Glibc)
 import Glibc
@@ -17,7 +19,7 @@ struct CurriculumWorker: ParsableCommand {
         commandName: "curriculum-worker",
         abstract: "Child process for the curriculum's multiprocessing listings.",
         discussion: "Each subcommand prints key=value lines on standard output.",
-        subcommands: [Hello.self, ProcInfo.self, Threads.self, Fib.self]
+        subcommands: [Hello.self, ProcInfo.self, Threads.self, Fib.self, Burn.self, Serve.self]
     )
 }
 
@@ -121,5 +123,58 @@ struct Fib: ParsableCommand {
         report("start_ns", start.nanoseconds)
         report("end_ns", end.nanoseconds)
         report("cpu_ns", cpu.components.seconds * 1_000_000_000 + cpu.components.attoseconds / 1_000_000_000)
+    }
+}
+
+/// Listing 6.1's child: spins for a given amount of its own CPU time (a
+/// counting loop would fold to a constant in release builds), bracketed by
+/// system-wide monotonic instants.
+struct Burn: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Spin for --cpu-ms of this process's CPU time; print iterations, pid, start_ns, end_ns and cpu_ns."
+    )
+
+    @Option(name: .customLong("cpu-ms"), help: "Milliseconds of CPU time to burn.")
+    var cpuMilliseconds: Int
+
+    func validate() throws {
+        guard cpuMilliseconds >= 0 else { throw ValidationError("--cpu-ms must be 0 or more") }
+    }
+
+    func run() {
+        let cpuBefore = CPUTime.process()
+        let start = MonotonicInstant.now()
+        let iterations = burnCPU(for: .milliseconds(cpuMilliseconds))
+        let end = MonotonicInstant.now()
+        let cpu = CPUTime.process() - cpuBefore
+        report("iterations", iterations)
+        report("pid", getpid())
+        report("start_ns", start.nanoseconds)
+        report("end_ns", end.nanoseconds)
+        report("cpu_ns", cpu.nanoseconds)
+    }
+}
+
+/// A `ProcessPool` worker: length-prefixed job frames on standard input,
+/// reply frames on standard output, until standard input ends.
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve ProcessPool jobs: frames on stdin, replies on stdout, logs on stderr; exit at end of input."
+    )
+
+    @Option(help: "The worker initializer, as JSON (a WorkerInitializer).")
+    var initializer: String?
+
+    func run() throws {
+        var parsed: WorkerInitializer?
+        if let initializer {
+            do {
+                parsed = try JSONDecoder().decode(WorkerInitializer.self, from: Data(initializer.utf8))
+            } catch {
+                throw ValidationError("--initializer is not a WorkerInitializer: \(error)")
+            }
+        }
+        let status = servePoolJobs(initializer: parsed)
+        if status != 0 { throw ExitCode(status) }
     }
 }

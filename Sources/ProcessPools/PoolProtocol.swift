@@ -1,0 +1,215 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CurriculumCore
+import Foundation
+import Parallelism
+
+/// A job for a ``ProcessPool`` worker, by name: the analog of pickling a
+/// function *by qualified name* (no code crosses the pipe, only the job's
+/// name and arguments). The worker (`curriculum-worker serve`) runs it from
+/// the registry compiled into it (``PoolJob/perform()``).
+///
+/// (The package's ``Parallelism/WorkerJob`` is the command line of a one-shot
+/// child; a pool's jobs travel as frames instead.)
+public enum PoolJob: Codable, Sendable, Hashable, CustomStringConvertible {
+    /// Counts from 0 to `n` with a loop the optimiser cannot fold; returns `n`
+    /// (the book's `count(count_to)`).
+    case count(Int)
+    /// Spins for `cpu` of the worker's own CPU time; returns the iterations.
+    case burn(cpu: Duration)
+    /// Waits `hold` (a sleep, so intervals are measurable), then returns
+    /// `"Hello, <name>!"` (listings 6.2 and 6.3).
+    case sayHello(String, hold: Duration)
+    /// Throws inside the worker with `message`: the job fails, the worker lives.
+    case fail(String)
+    /// Calls `abort()`: the worker dies in the middle of the job.
+    case crash
+
+    public var description: String {
+        switch self {
+        case .count(let n): "count(\(n))"
+        case .burn(let cpu): "burn(\(cpu))"
+        case .sayHello(let name, let hold): "sayHello(\(name), hold: \(hold))"
+        case .fail(let message): "fail(\(message))"
+        case .crash: "crash"
+        }
+    }
+}
+
+/// What a job returned.
+public enum JobValue: Codable, Sendable, Hashable, CustomStringConvertible {
+    case int(Int)
+    case string(String)
+
+    /// The integer, if it is one.
+    public var int: Int? { if case .int(let v) = self { v } else { nil } }
+    /// The text, if it is one.
+    public var string: String? { if case .string(let v) = self { v } else { nil } }
+
+    public var description: String {
+        switch self {
+        case .int(let v): "\(v)"
+        case .string(let v): v
+        }
+    }
+}
+
+/// What each worker runs once, before it takes jobs (`Pool(initializer=…)`).
+public enum WorkerInitializer: Codable, Sendable, Hashable {
+    /// Fails with `message`: the pool's start throws
+    /// ``ProcessPoolError/initializerFailed(pid:message:)``.
+    case fail(String)
+}
+
+/// The error a job raised inside the worker.
+public struct JobError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+extension PoolJob {
+    /// Runs the job in this process: the worker's side of the registry.
+    public func perform() throws(JobError) -> JobValue {
+        switch self {
+        case .count(let n):
+            guard n >= 0 else { throw JobError("count needs n ≥ 0, got \(n)") }
+            return .int(countUp(to: n))
+        case .burn(let cpu):
+            return .int(burnCPU(for: cpu))
+        case .sayHello(let name, let hold):
+            if hold > .zero {
+                var request = timespec(tv_sec: Int(hold.components.seconds), tv_nsec: Int(hold.components.attoseconds / 1_000_000_000))
+                var left = timespec()
+                while nanosleep(&request, &left) == -1 && errno == EINTR { request = left }
+            }
+            return .string("Hello, \(name)!")
+        case .fail(let message):
+            throw JobError(message)
+        case .crash:
+            abort()
+        }
+    }
+}
+
+/// A counting loop the optimiser cannot fold to a constant: the bound goes
+/// through an opaque function, and the counter is observed at the end.
+@inline(never)
+public func countUp(to n: Int) -> Int {
+    var i = 0
+    let limit = opaque(n)
+    while i < limit { i = opaque(i) &+ 1 }
+    return i
+}
+
+@inline(never) @_optimize(none)
+private func opaque(_ x: Int) -> Int { x }
+
+// MARK: - Frames
+
+/// A request from the pool to a worker.
+struct PoolRequest: Codable, Sendable {
+    var id: UInt64
+    var job: PoolJob
+}
+
+/// A worker's answer: to a request (`id` > 0), or its greeting after start-up
+/// (`id` 0: `error` is set when the initializer failed).
+struct PoolReply: Codable, Sendable {
+    var id: UInt64
+    var pid: Int32
+    var startNanoseconds: Int64
+    var endNanoseconds: Int64
+    var cpu: Duration
+    var value: JobValue?
+    var error: String?
+}
+
+/// Length-prefixed frames: a 4-byte big-endian length, then a JSON payload.
+enum Frame {
+    /// The largest payload either side accepts (a corrupt length is an error, not an allocation).
+    static let maxPayload = 64 << 20
+
+    static func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
+        let payload = try JSONEncoder().encode(value)
+        let n = UInt32(payload.count)
+        return [UInt8(n >> 24), UInt8((n >> 16) & 0xFF), UInt8((n >> 8) & 0xFF), UInt8(n & 0xFF)] + Array(payload)
+    }
+
+    static func length(_ header: [UInt8]) -> Int {
+        header.reduce(0) { $0 << 8 | Int($1) }
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, _ payload: [UInt8]) throws -> T {
+        try JSONDecoder().decode(type, from: Data(payload))
+    }
+}
+
+// MARK: - The worker's side
+
+/// The loop of `curriculum-worker serve`: runs the initializer, greets, then
+/// answers one request frame at a time from `input` on `output` until
+/// `input` ends (the pool closed it, or the pool's process died). Returns the
+/// process exit status: 0 at end of input, 3 for a bad frame, 4 when the
+/// initializer failed.
+public func servePoolJobs(initializer: WorkerInitializer?, input: Int32 = 0, output: Int32 = 1) -> Int32 {
+    let pid = getpid()
+    func send(_ reply: PoolReply) -> Bool {
+        guard let bytes = try? Frame.encode(reply) else { return false }
+        return writeAll(output, bytes)
+    }
+    if case .fail(let message)? = initializer {
+        _ = send(PoolReply(id: 0, pid: pid, startNanoseconds: 0, endNanoseconds: 0, cpu: .zero, value: nil, error: message))
+        return 4
+    }
+    guard send(PoolReply(id: 0, pid: pid, startNanoseconds: 0, endNanoseconds: 0, cpu: .zero, value: .int(Int(pid)), error: nil)) else { return 3 }
+    while true {
+        let header = readExactly(input, 4)
+        if header.isEmpty { return 0 }
+        let n = Frame.length(header)
+        guard header.count == 4, n <= Frame.maxPayload else {
+            logToStandardError("curriculum-worker serve: bad frame header")
+            return 3
+        }
+        let payload = readExactly(input, n)
+        guard payload.count == n, let request = try? Frame.decode(PoolRequest.self, payload) else {
+            logToStandardError("curriculum-worker serve: bad frame (\(payload.count) of \(n) bytes)")
+            return 3
+        }
+        let cpu0 = CPUTime.thread()
+        let start = MonotonicInstant.now()
+        var reply = PoolReply(id: request.id, pid: pid, startNanoseconds: start.nanoseconds, endNanoseconds: 0, cpu: .zero)
+        do {
+            reply.value = try request.job.perform()
+        } catch {
+            reply.error = error.message
+        }
+        reply.endNanoseconds = MonotonicInstant.now().nanoseconds
+        reply.cpu = CPUTime.thread() - cpu0
+        guard send(reply) else { return 0 }  // the pool is gone
+    }
+}
+
+func readExactly(_ fd: Int32, _ count: Int) -> [UInt8] {
+    var result = [UInt8](repeating: 0, count: count)
+    var got = 0
+    while got < count {
+        let n = result.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + got, count - got) }
+        if n > 0 { got += n } else if n == 0 || errno != EINTR { break }
+    }
+    return Array(result[..<got])
+}
+
+func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
+    var sent = 0
+    while sent < bytes.count {
+        let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + sent, bytes.count - sent) }
+        if n > 0 { sent += n } else if n < 0 && errno == EINTR { continue } else { return false }
+    }
+    return true
+}
+
+func logToStandardError(_ text: String) {
+    _ = writeAll(2, Array((text + "\n").utf8))
+}

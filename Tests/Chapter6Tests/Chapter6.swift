@@ -1,0 +1,258 @@
+import AsyncPrimitives
+import CurriculumCore
+import CurriculumTesting
+import Glibc
+import Parallelism
+import ProcessPools
+import Processes
+import Testing
+import Threads
+
+/// Chapter 6: CPU-bound work. CPython needs processes to use two cores; Swift
+/// does not (1.6, 2.18). So where it matters a listing is shown twice, the
+/// faithful process version and the Swift thread twin, and the comment says
+/// which a Swift programmer would pick: threads for speed, processes for
+/// isolation, a hard stop and per-worker limits.
+@Suite("Chapter 6 · Handling CPU-bound work", .curriculum, .tags(.processes), .timeLimit(.minutes(3)))
+struct Chapter6 {
+
+    // MARK: - Processes and pools
+
+    @Test("Listing 6.1 — two processes count at the same time", .tags(.timing), .bookSecond(.milliseconds(100)))
+    func listing6_1() async throws {
+        // Book: two multiprocessing.Process counts run on two cores: the total is about the longer one, not the sum.
+        // Swift: two curriculum-worker children burning 2 u and 4 u of CPU; each reports its pid, its interval on
+        // CLOCK_MONOTONIC and its own CPU. The thread twin below is just as parallel and cheaper: processes are
+        // shown for isolation, not for speed.
+        async let a = spawnWorker(job: .burn(cpu: u * 2)).requireSuccess()
+        async let b = spawnWorker(job: .burn(cpu: u * 4)).requireSuccess()
+        let (first, second) = try await (a, b)
+        #expect(try first.reportedPID != second.reportedPID)
+        #expect(try first.reportedPID != getpid() && second.reportedPID != getpid())
+        #expect(try first.interval.overlaps(second.interval), "both children were running at once")
+        #expect(try first.int("cpu_ns") >= Int((u * 2).nanoseconds))
+
+        guard Machine.isMulticore else { return }
+        try await showParallelism {
+            let clock = ContinuousClock()
+            let start = clock.now
+            async let x = spawnWorker(job: .burn(cpu: u * 2)).requireSuccess()
+            async let y = spawnWorker(job: .burn(cpu: u * 4)).requireSuccess()
+            let (p, q) = try await (x, y)
+            let wall = start.duration(to: clock.now)
+            // The children's own CPU clocks (not RUSAGE_CHILDREN, which other tests' children inflate).
+            let cpu = Duration.nanoseconds(try p.int("cpu_ns") + q.int("cpu_ns"))
+            return (cpu / wall > 1.3 && wall < u * 5, "processes: CPU/wall \(cpu / wall), wall \(wall)")
+        }
+        // The Swift twin: the same burns on two threads meet the same claims, without a process.
+        try await showParallelism {
+            let clock = ContinuousClock()
+            let start = clock.now
+            let recorder = IntervalRecorder()
+            let threads = [("A", u * 2), ("B", u * 4)].map { name, cpu in
+                spawnThread(name: "burn-\(name)") { () -> Duration in
+                    recorder.measure(name) { _ = burnCPU(for: cpu) }
+                    return CPUTime.thread()
+                }
+            }
+            var cpu = Duration.zero
+            for t in threads { cpu += try await t.value }
+            let wall = start.duration(to: clock.now)
+            return (recorder.overlap("A", "B") && cpu / wall > 1.3 && wall < u * 5, "threads: CPU/wall \(cpu / wall), wall \(wall)")
+        }
+    }
+
+    @Test("Listing 6.2 — a pool's apply waits: two calls in a row never overlap", .bookSecond(.milliseconds(100)))
+    func listing6_2() async throws {
+        // Book: Pool.apply blocks until the result is back, so the second greeting starts after the first returned.
+        // Swift: two sequential awaits of pool.run are apply. No __main__ guard: the workers are a separate executable.
+        var pids: [pid_t] = []
+        try await withProcessPool(workers: 2) { pool in
+            pids = pool.workerPIDs
+            let a = try await pool.run(.sayHello("Jeff", hold: u))
+            let b = try await pool.run(.sayHello("Mills", hold: u))
+            #expect(a.value == .string("Hello, Jeff!"))
+            #expect(b.value == .string("Hello, Mills!"))
+            #expect(b.interval.start >= a.interval.end, "apply: the second started after the first returned")
+            #expect(!a.interval.overlaps(b.interval))
+            #expect(a.workerPID != getpid() && b.workerPID != getpid())
+            #expect(Set(pids).isSuperset(of: [a.workerPID, b.workerPID]))
+        }
+        #expect(pids.count == 2)
+        // After the scope every worker has exited (kill(pid, 0) fails with ESRCH).
+        for pid in pids { #expect(processGone(pid)) }
+        // A default pool has one worker per core.
+        try await withProcessPool { pool in #expect(pool.size == Machine.cores && pool.workerPIDs.count == Machine.cores) }
+    }
+
+    @Test("Listing 6.3 — apply_async: both greetings are in flight at once on two workers",
+          .tags(.timing), .bookSecond(.milliseconds(100)))
+    func listing6_3() async throws {
+        // Book: apply_async hands back result objects at once; both jobs run together; get() reads them in order.
+        // Swift: async let is the structured form (shown first); submit returns a JobHandle, the AsyncResult feel.
+        try await withProcessPool(workers: 2) { pool in
+            let start = ContinuousClock.now
+            async let a = pool.run(.sayHello("Jeff", hold: u * 2))
+            async let b = pool.run(.sayHello("Mills", hold: u * 2))
+            let (jeff, mills) = try await (a, b)
+            let wall = ContinuousClock.now - start
+            #expect([jeff.value, mills.value] == [.string("Hello, Jeff!"), .string("Hello, Mills!")])
+            #expect(jeff.interval.overlaps(mills.interval))
+            #expect(jeff.workerPID != mills.workerPID)
+            #expect(wall < u * 3, "sequential would be 4 u: \(wall)")
+
+            // submit: both start before either result is read (a submit that awaited its job would serialise them).
+            let first = pool.submit(.sayHello("Jeff", hold: u * 2))
+            let second = pool.submit(.sayHello("Mills", hold: u * 2))
+            let x = try await first.outcome, y = try await second.outcome
+            #expect([x.value, y.value] == [.string("Hello, Jeff!"), .string("Hello, Mills!")])
+            #expect(x.interval.overlaps(y.interval) && x.workerPID != y.workerPID)
+        }
+    }
+
+    @Test("Listing 6.4 — map yields in input order; mapUnordered in completion order", .bookSecond(.milliseconds(100)))
+    func listing6_4() async throws {
+        // Book (seed order, slow first): Executor.map prints nothing until the slow job is done, although the tiny
+        // counts finished at once: the order is by input, not by completion.
+        // Swift: the slow job burns 3 u of CPU (its cost stated, not calibrated); map buffers out-of-order results.
+        let jobs: [PoolJob] = [.burn(cpu: u * 3), .count(1), .count(3), .count(5), .count(22)]
+        try await withProcessPool(workers: 2) { pool in
+            var received: [(outcome: JobOutcome, at: MonotonicInstant)] = []
+            for try await outcome in pool.map(jobs) { received.append((outcome, .now())) }
+            #expect(received.map(\.outcome.index) == [0, 1, 2, 3, 4])
+            #expect(received.dropFirst().map(\.outcome.value) == [.int(1), .int(3), .int(5), .int(22)])
+            let slow = received[0].outcome
+            for (small, at) in received.dropFirst() {
+                #expect(small.interval.end < slow.interval.end, "\(small.job) finished before the slow job")
+                #expect(at >= slow.interval.end, "\(small.job) was delivered only after the slow job ended")
+                // While the slow job held its worker, the small ones ran on the other.
+                if small.workerPID == slow.workerPID { #expect(small.interval.end <= slow.interval.start) }
+            }
+            #expect(received.dropFirst().contains { $0.outcome.workerPID != slow.workerPID })
+
+            var order: [Int] = []
+            for try await outcome in pool.mapUnordered(jobs) { order.append(outcome.index) }
+            #expect(order.last == 0, "the slow job comes last: \(order)")
+            #expect(Set(order) == [0, 1, 2, 3, 4])
+        }
+    }
+
+    @Test("Listing 6.5 — gather over the pool: results in order, the caller never blocked",
+          .tags(.timing), .bookSecond(.milliseconds(100)))
+    func listing6_5() async throws {
+        // Book: run_in_executor makes each count an awaitable; gather returns them in argument order; the loop stays free.
+        // Swift: gather over pool.run; a ticker in the caller keeps ticking while the 3 u job runs in a worker.
+        try await withProcessPool(workers: 2) { pool in
+            let jobs: [PoolJob] = [.burn(cpu: u * 3), .count(1), .count(3), .count(5), .count(22)]
+            let ticks = Locked<[MonotonicInstant]>([])
+            let ticker = Task {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: u)
+                    ticks.withLock { $0.append(.now()) }
+                }
+            }
+            let start = ContinuousClock.now
+            let outcomes = try await gather(jobs.map { job in { @Sendable in try await pool.run(job) } })
+            let total = ContinuousClock.now - start
+            ticker.cancel()
+            #expect(outcomes.dropFirst().map(\.value) == [.int(1), .int(3), .int(5), .int(22)])
+            let slow = outcomes[0].interval
+            let during = ticks.withLock { $0.filter { slow.start <= $0 && $0 <= slow.end } }
+            #expect(during.count >= 2, "the caller ticked \(during.count) times while the slow job ran")
+            #expect(total < u * 4.5, "\(total)")
+        }
+    }
+
+    @Test("Listing 6.5a — as_completed with a timeout: the slow job's worker is killed and replaced",
+          .tags(.timing), .bookSecond(.milliseconds(100)))
+    func listing6_5a() async throws {
+        // Seed: as_completed(timeout=3) raises TimeoutError for the slow count, but nothing stops it: leaving the
+        // with-block waits for it to finish. Swift: the timeout cancels the leftover child, and the pool enforces that
+        // by killing the worker running it (a thread pool could not) and starting a fresh one.
+        try await withProcessPool(workers: 2) { pool in
+            let before = Set(pool.workerPIDs)
+            let jobs: [PoolJob] = [.burn(cpu: u * 6), .count(1), .count(3), .count(5), .count(22)]
+            let start = ContinuousClock.now
+            var smalls: [Int] = []
+            var timedOutAt: Duration?
+            for await completion in asCompleted(jobs.map { job in { @Sendable in try await pool.run(job) } }, timeout: u * 3) {
+                switch completion.result {
+                case .success: smalls.append(completion.index)
+                case .failure(let error):
+                    #expect(error is TimeoutError, "\(error)")
+                    #expect(completion.index == 0)
+                    timedOutAt = ContinuousClock.now - start
+                }
+            }
+            let total = ContinuousClock.now - start
+            #expect(Set(smalls) == [1, 2, 3, 4], "the four small results came first")
+            let t = try #require(timedOutAt)
+            #expect(t >= u * 3 && t < u * 4.5, "timed out at \(t)")
+            #expect(total < u * 5, "the run did not wait for the 6 u job: \(total)")
+            // The worker that ran the slow job was killed, reaped and replaced.
+            try await pool.waitUntil { $0.replacements == 1 }
+            let after = Set(pool.workerPIDs)
+            let killed = before.subtracting(after)
+            #expect(killed.count == 1 && after.count == 2)
+            for pid in killed { #expect(processGone(pid)) }
+            let again = try await pool.run(.count(1))
+            #expect(again.value == .int(1))
+        }
+    }
+
+    @Test("A failing job fails alone; a crashed worker is replaced and the pool serves on")
+    func poolFailures() async throws {
+        // Python: an exception in a job comes back from result(); a crashed worker turns the pool "broken" and every
+        // pending future fails with BrokenProcessPool. Swift: only the crashed job fails; the pool starts a replacement.
+        try await withProcessPool(workers: 2) { pool in
+            await #expect(throws: ProcessPoolError.jobFailed("no such thing")) { try await pool.run(.fail("no such thing")) }
+            let crashed = await #expect(throws: ProcessPoolError.self) { try await pool.run(.crash) }
+            guard case .workerDied(_, let status)? = crashed else { Issue.record("\(String(describing: crashed))"); return }
+            #expect(status == .signalled(SIGABRT))
+            // The others keep going while the replacement starts.
+            let results = try await gather((1...6).map { n in { @Sendable in try await pool.run(.count(n)) } })
+            #expect(results.map(\.value) == (1...6).map { .int($0) })
+            try await pool.waitUntil { $0.replacements == 1 }
+
+            // A worker killed from outside in the middle of a job: that job fails, and only that one.
+            let victim = Task { try await pool.run(.sayHello("victim", hold: .seconds(30))) }
+            try await pool.waitUntil { $0.busyWorkers.count == 1 }
+            let running = try #require(pool.status.busyWorkers.first)
+            kill(running, SIGKILL)
+            await #expect(throws: ProcessPoolError.workerDied(pid: running, status: .signalled(SIGKILL))) { try await victim.value }
+            #expect(try await pool.run(.count(7)).value == .int(7))
+        }
+        // Bad input: no workers, and an initializer that fails.
+        await #expect(throws: ProcessPoolError.self) { try await withProcessPool(workers: 0) { _ in } }
+        await #expect(throws: ProcessPoolError.self) {
+            try await withProcessPool(workers: 2, initializer: .fail("cannot attach")) { _ in Issue.record("the body ran") }
+        }
+    }
+
+    @Test("Cancelling a running job kills its worker; a queued job is just dropped")
+    func poolCancellation() async throws {
+        try await withProcessPool(workers: 1) { pool in
+            let first = pool.workerPIDs
+            let running = pool.submit(.sayHello("long", hold: .seconds(30)))
+            let queued = pool.submit(.count(5))
+            // Wait until the long job really runs (the queued one cannot start on the single worker).
+            try await pool.waitUntil { $0.busyWorkers == Set(first) }
+            queued.cancel()
+            await #expect(throws: CancellationError.self) { try await queued.outcome }
+            running.cancel()
+            await #expect(throws: CancellationError.self) { try await running.outcome }
+            try await pool.waitUntil { $0.replacements == 1 }
+            #expect(processGone(first[0]), "the worker running the cancelled job was killed and reaped")
+            #expect(try await pool.run(.count(3)).value == .int(3), "a fresh worker serves")
+            #expect(pool.workerPIDs != first)
+        }
+    }
+}
+
+// MARK: - Support
+
+/// True if no process `pid` exists any more (`kill(pid, 0)` fails with
+/// ESRCH): the pool reaps its workers before it reports them gone.
+func processGone(_ pid: pid_t) -> Bool {
+    kill(pid, 0) == -1 && errno == ESRCH
+}
