@@ -110,6 +110,11 @@ let package = Package(
             dependencies: ["CurriculumCore", "Threads", "Processes", "Parallelism"],
             swiftSettings: strict
         ),
+        /// MapReduce (chapter 6): the generic fold and listing 6.6's word count.
+        .target(
+            name: "MapReduce",
+            swiftSettings: strict
+        ),
         /// The blocking HTTP client (the `requests` library's role).
         .target(
             name: "BlockingHTTP",
@@ -278,7 +283,7 @@ let package = Package(
             name: "Chapter6Tests",
             dependencies: [
                 "CurriculumCore", "Threads", "Processes", "CurriculumTesting", "AsyncPrimitives", "Parallelism",
-                "ProcessPools", "curriculum-worker",
+                "ProcessPools", "MapReduce", "curriculum-worker",
             ],
             swiftSettings: strict
         ),

@@ -2,6 +2,7 @@ import AsyncPrimitives
 import CurriculumCore
 import CurriculumTesting
 import Glibc
+import MapReduce
 import Parallelism
 import ProcessPools
 import Processes
@@ -198,6 +199,28 @@ struct Chapter6 {
             let again = try await pool.run(.count(1))
             #expect(again.value == .int(1))
         }
+    }
+
+    // MARK: - MapReduce
+
+    @Test("Listing 6.6 — a single-threaded MapReduce counts the words of four lines")
+    func listing6_6() throws {
+        // Book: map each line to a word count, reduce by adding counts (values below from running the seed's code).
+        // Swift: dictionaries are values, so the per-line maps stay intact after the fold (Python's merge mutates the
+        // first one into the total); split keeps empty pieces only with omittingEmptySubsequences: false, as split(" ").
+        let lines: [Substring] = ["I know what I know", "I know that I know", "I don't know much", "They don't know much"]
+        let (partials, total) = mapReduce(lines, map: WordCount.map, reduce: WordCount.merge)
+        #expect(partials == [
+            ["I": 2, "know": 2, "what": 1], ["I": 2, "know": 2, "that": 1],
+            ["I": 1, "don't": 1, "know": 1, "much": 1], ["They": 1, "don't": 1, "know": 1, "much": 1],
+        ])
+        #expect(total == ["I": 5, "know": 6, "what": 1, "that": 1, "don't": 2, "much": 2, "They": 1])
+        #expect(partials[0] == ["I": 2, "know": 2, "what": 1], "the first map is not the total afterwards")
+        // Associative and commutative: the order of the fold does not matter (what 6.8–6.9 rely on).
+        #expect(mapReduce(lines.reversed(), map: WordCount.map, reduce: WordCount.merge).result == total)
+        #expect(WordCount.map("a  b") == ["a": 1, "": 1, "b": 1])
+        // No input: no result (the listing's reduce over [] raises TypeError).
+        #expect(mapReduce([Substring](), map: WordCount.map, reduce: WordCount.merge).result == nil)
     }
 
     @Test("A failing job fails alone; a crashed worker is replaced and the pool serves on")
