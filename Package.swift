@@ -110,6 +110,13 @@ let package = Package(
             dependencies: ["CurriculumCore", "Threads", "Processes", "Parallelism"],
             swiftSettings: strict
         ),
+        /// Shared memory between processes (chapter 6): named segments, atomics
+        /// and a robust process-shared mutex inside them.
+        .target(
+            name: "SharedState",
+            dependencies: ["CLinux", "CurriculumCore"],
+            swiftSettings: strict
+        ),
         /// MapReduce (chapter 6): the generic fold and listing 6.6's word count.
         .target(
             name: "MapReduce",
@@ -178,7 +185,7 @@ let package = Package(
         .executableTarget(
             name: "curriculum-worker",
             dependencies: [
-                "CLinux", "CurriculumCore", "Threads", "Parallelism", "ProcessPools",
+                "CLinux", "CurriculumCore", "Threads", "Parallelism", "ProcessPools", "SharedState",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -283,7 +290,7 @@ let package = Package(
             name: "Chapter6Tests",
             dependencies: [
                 "CurriculumCore", "Threads", "Processes", "CurriculumTesting", "AsyncPrimitives", "Parallelism",
-                "ProcessPools", "MapReduce", "curriculum-worker",
+                "ProcessPools", "MapReduce", "SharedState", "curriculum-worker",
             ],
             swiftSettings: strict
         ),

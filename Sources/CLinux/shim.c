@@ -67,3 +67,18 @@ int CLinux_spawn_addchdir(posix_spawn_file_actions_t *actions, const char *path)
     return ENOSYS;
 #endif
 }
+
+int64_t CLinux_atomic_load(const int64_t *address) { return __atomic_load_n(address, __ATOMIC_SEQ_CST); }
+void CLinux_atomic_store(int64_t *address, int64_t value) { __atomic_store_n(address, value, __ATOMIC_SEQ_CST); }
+int64_t CLinux_atomic_fetch_add(int64_t *address, int64_t delta) { return __atomic_fetch_add(address, delta, __ATOMIC_SEQ_CST); }
+
+int CLinux_shared_mutex_init(pthread_mutex_t *mutex) {
+    pthread_mutexattr_t attributes;
+    int rc = pthread_mutexattr_init(&attributes);
+    if (rc) return rc;
+    rc = pthread_mutexattr_setpshared(&attributes, PTHREAD_PROCESS_SHARED);
+    if (!rc) rc = pthread_mutexattr_setrobust(&attributes, PTHREAD_MUTEX_ROBUST);
+    if (!rc) rc = pthread_mutex_init(mutex, &attributes);
+    pthread_mutexattr_destroy(&attributes);
+    return rc;
+}

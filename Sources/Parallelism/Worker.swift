@@ -44,6 +44,18 @@ public struct WorkerJob: Sendable, Hashable, CustomStringConvertible {
         WorkerJob(arguments: ["burn", "--cpu-ms", String(cpu.milliseconds)])
     }
 
+    /// Adds 1 to the shared value (`target: "value"`) or to each element of
+    /// the shared array (`"array"`) in segment `segment` (listing 6.10).
+    public static func shmIncrement(segment: String, target: String) -> WorkerJob {
+        WorkerJob(arguments: ["shm-increment", "--segment", segment, "--target", target])
+    }
+
+    /// After a start barrier of `workers`, increments the shared value
+    /// `times` times: `mode` `racy`, `atomic` or `mutex` (listings 6.11, 6.12).
+    public static func shmRace(segment: String, times: Int, mode: String, workers: Int = 2) -> WorkerJob {
+        WorkerJob(arguments: ["shm-race", "--segment", segment, "--times", String(times), "--mode", mode, "--workers", String(workers)])
+    }
+
     public var description: String { (["curriculum-worker"] + arguments).joined(separator: " ") }
 }
 

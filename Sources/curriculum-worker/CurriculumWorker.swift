@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import Parallelism
 import ProcessPools
+import SharedState
 
 #if canImport(Glibc)
 import Glibc
@@ -19,7 +20,7 @@ struct CurriculumWorker: ParsableCommand {
         commandName: "curriculum-worker",
         abstract: "Child process for the curriculum's multiprocessing listings.",
         discussion: "Each subcommand prints key=value lines on standard output.",
-        subcommands: [Hello.self, ProcInfo.self, Threads.self, Fib.self, Burn.self, Serve.self]
+        subcommands: [Hello.self, ProcInfo.self, Threads.self, Fib.self, Burn.self, Serve.self, ShmIncrement.self, ShmRace.self, ShmHoldLock.self]
     )
 }
 
@@ -176,5 +177,92 @@ struct Serve: ParsableCommand {
         }
         let status = servePoolJobs(initializer: parsed)
         if status != 0 { throw ExitCode(status) }
+    }
+}
+
+/// A plain global of this process: listing 6.10 shows that a child's
+/// change to it never reaches the parent (separate address spaces).
+nonisolated(unsafe) var ordinaryGlobal = 0
+
+/// Listing 6.10's children: add 1 to the shared value, or to each element of
+/// the shared array, and to an ordinary global (printed as `global`).
+struct ShmIncrement: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "shm-increment",
+        abstract: "Add 1 to the shared value or to each element of the shared array in segment --segment."
+    )
+
+    @Option(help: "The segment's name.") var segment: String
+    @Option(help: "value or array.") var target: String
+
+    func run() throws {
+        let memory = try SharedMemory.open(name: segment)
+        switch target {
+        case "value": memory.atomic(at: SegmentLayout.value).increment()
+        case "array": for offset in SegmentLayout.array { memory.atomic(at: offset).increment() }
+        default: throw ValidationError("--target must be value or array")
+        }
+        ordinaryGlobal += 1
+        report("global", ordinaryGlobal)
+        report("pid", getpid())
+    }
+}
+
+/// Listings 6.11 and 6.12's children: after a start barrier in the segment
+/// (so the loops of all workers really overlap), add 1 to the shared value
+/// `--times` times: `racy` (a load then a store, Python's `v.value += 1`),
+/// `atomic` (one atomic add) or `mutex` (load and store under the
+/// segment's process-shared mutex).
+struct ShmRace: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "shm-race",
+        abstract: "Increment the shared value --times times (racy, atomic or mutex) after a start barrier of --workers."
+    )
+
+    @Option(help: "The segment's name.") var segment: String
+    @Option(help: "Increments to do.") var times: Int
+    @Option(help: "racy, atomic or mutex.") var mode: String
+    @Option(help: "Workers that meet at the start barrier.") var workers: Int = 2
+
+    func run() throws {
+        guard ["racy", "atomic", "mutex"].contains(mode) else { throw ValidationError("--mode must be racy, atomic or mutex") }
+        let memory = try SharedMemory.open(name: segment)
+        let value = memory.atomic(at: SegmentLayout.value)
+        let ready = memory.atomic(at: SegmentLayout.ready)
+        let mutex = memory.mutex(at: SegmentLayout.mutex)
+        ready.increment()
+        let deadline = MonotonicInstant.now().nanoseconds + 10_000_000_000
+        while ready.load() < workers {
+            guard MonotonicInstant.now().nanoseconds < deadline else { throw ValidationError("the other workers never arrived") }
+        }
+        for _ in 0..<times {
+            switch mode {
+            case "racy": value.racyIncrement()
+            case "atomic": value.increment()
+            default:
+                do { try mutex.lock() } catch ProcessSharedMutexError.ownerDied {}
+                value.store(value.load() + 1)
+                mutex.unlock()
+            }
+        }
+        report("pid", getpid())
+    }
+}
+
+/// Takes the segment's mutex, says `locked`, and never lets go (the parent
+/// kills it: 6.12's robustness check).
+struct ShmHoldLock: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "shm-hold-lock",
+        abstract: "Lock the shared mutex of --segment, print locked=1 and wait to be killed."
+    )
+
+    @Option(help: "The segment's name.") var segment: String
+
+    func run() throws {
+        let memory = try SharedMemory.open(name: segment)
+        try memory.mutex(at: SegmentLayout.mutex).lock()
+        report("locked", 1)
+        while true { pause() }
     }
 }

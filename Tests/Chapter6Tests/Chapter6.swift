@@ -6,6 +6,7 @@ import MapReduce
 import Parallelism
 import ProcessPools
 import Processes
+import SharedState
 import Testing
 import Threads
 
@@ -223,6 +224,95 @@ struct Chapter6 {
         #expect(mapReduce([Substring](), map: WordCount.map, reduce: WordCount.merge).result == nil)
     }
 
+    // MARK: - Shared memory
+
+    @Test("Listing 6.10 — children's writes to shared memory are visible to the parent; their globals are not")
+    func listing6_10() async throws {
+        // Book: a shared Value and a shared Array, incremented by two children, read 1 and [1, 1] in the parent.
+        // Swift: a named POSIX segment (shm_open + mmap) that each child maps at its own address; threads would not
+        // need it (they share memory already), so the API exists for processes only.
+        let name = try await withSegment("values") { memory in
+            async let value = spawnWorker(job: .shmIncrement(segment: memory.name, target: "value")).requireSuccess()
+            async let array = spawnWorker(job: .shmIncrement(segment: memory.name, target: "array")).requireSuccess()
+            let (a, b) = try await (value, array)
+            #expect(memory.atomic(at: SegmentLayout.value).load() == 1)
+            #expect(SegmentLayout.array.map { memory.atomic(at: $0).load() } == [1, 1])
+            // Each child incremented an ordinary global too: its own copy (1 in each), never shared.
+            #expect(try a.int("global") == 1 && b.int("global") == 1)
+            return memory.name
+        }
+        #expect(!SharedMemory.exists(name), "the segment is unlinked after the test")
+        #expect(throws: SharedMemoryError.notFound(name)) { try SharedMemory.open(name: name) }
+    }
+
+    @Test("Listing 6.11 — a load-then-store increment loses updates between processes",
+          .tags(.timing))
+    func listing6_11() async throws {
+        // Book: v.value += 1 is a locked read then a locked write; two processes can both read 0 and both write 1.
+        // Swift: the same shape as an atomic load followed by an atomic store — a race of logic, not undefined behaviour.
+        // (a) Forced interleaving, always reproducible: A loads, B loads and stores, A stores.
+        try await withSegment("interleave") { memory in
+            let value = memory.atomic(at: SegmentLayout.value)
+            let aLoaded = Gate(), bStored = Gate()
+            let a = spawnThread(name: "A") { () -> Void in
+                let seen = value.load()
+                aLoaded.open()
+                bStored.enterBlocking()
+                value.store(seen + 1)
+            }
+            let b = spawnThread(name: "B") { () -> Void in
+                aLoaded.enterBlocking()
+                value.racyIncrement()
+                bStored.open()
+            }
+            try await a.value
+            try await b.value
+            #expect(value.load() == 1, "two increments, one lost")
+        }
+        // (b) The real race between two processes: 2 × 100,000 racy increments after a start barrier.
+        let k = 100_000
+        var results: [Int] = []
+        for _ in 0..<5 {
+            let total = try await race(times: k, mode: "racy")
+            results.append(total)
+            #expect(total <= 2 * k)
+            if total < 2 * k { break }
+        }
+        #expect(results.contains { $0 < 2 * k }, "no lost update in 5 runs: \(results)")
+        // (c) The listing's own size, one increment each: at most 2, and usually exactly 2 — why the book needs
+        // 10,000 rounds to see a failure at all.
+        let single = try await race(times: 1, mode: "racy")
+        #expect((1...2).contains(single))
+    }
+
+    @Test("Listing 6.12 — a process-shared lock (or one atomic add) makes the count exact; a dead owner cannot hang it",
+          .tags(.timing))
+    func listing6_12() async throws {
+        // Book: with the value's lock held around the read-modify-write, always 2.
+        // Swift: the faithful fix is a robust PTHREAD_PROCESS_SHARED mutex in the segment; the idiomatic one a single
+        // atomic add. Both exact.
+        for mode in ["mutex", "atomic"] {
+            for _ in 0..<2 {
+                #expect(try await race(times: 100_000, mode: mode) == 200_000, "\(mode)")
+            }
+        }
+        // Robustness: a worker killed while it holds the mutex; the next lock reports it instead of hanging.
+        try await withSegment("robust") { memory in
+            let mutex = memory.mutex(at: SegmentLayout.mutex)
+            let holder = try ChildProcess.spawn(try WorkerExecutable.locate(), arguments: ["shm-hold-lock", "--segment", memory.name],
+                                                standardOutput: .pipe)
+            defer { holder.kill() }
+            var lines = holder.standardOutput!.lines().makeAsyncIterator()
+            #expect(try await lines.next() == "locked=1")
+            holder.kill()
+            _ = try await holder.termination
+            #expect(throws: ProcessSharedMutexError.ownerDied) { try mutex.lock() }
+            mutex.unlock()
+            try mutex.lock()  // consistent again: an ordinary lock
+            mutex.unlock()
+        }
+    }
+
     @Test("A failing job fails alone; a crashed worker is replaced and the pool serves on")
     func poolFailures() async throws {
         // Python: an exception in a job comes back from result(); a crashed worker turns the pool "broken" and every
@@ -278,4 +368,23 @@ struct Chapter6 {
 /// ESRCH): the pool reaps its workers before it reports them gone.
 func processGone(_ pid: pid_t) -> Bool {
     kill(pid, 0) == -1 && errno == ESRCH
+}
+
+/// A fresh segment (unique name, zeroed, mutex initialised) for `body`,
+/// unlinked afterwards whatever happens.
+func withSegment<T>(_ tag: String, _ body: (SharedMemory) async throws -> T) async throws -> T {
+    let memory = try SharedMemory.create(name: SharedMemory.uniqueName(tag), size: SegmentLayout.size)
+    defer { memory.unlink() }
+    try memory.mutex(at: SegmentLayout.mutex).initialize()
+    return try await body(memory)
+}
+
+/// Two workers increment the shared value `times` times each in `mode`; the final value.
+func race(times: Int, mode: String) async throws -> Int {
+    try await withSegment("race") { memory in
+        async let a = spawnWorker(job: .shmRace(segment: memory.name, times: times, mode: mode)).requireSuccess()
+        async let b = spawnWorker(job: .shmRace(segment: memory.name, times: times, mode: mode)).requireSuccess()
+        _ = try await (a, b)
+        return memory.atomic(at: SegmentLayout.value).load()
+    }
 }

@@ -36,3 +36,15 @@ int CLinux_tsan_enabled(void);
 /// Adds "change to this directory" to a posix_spawn file-actions object
 /// (glibc >= 2.29's posix_spawn_file_actions_addchdir_np). 0, or ENOSYS.
 int CLinux_spawn_addchdir(posix_spawn_file_actions_t *actions, const char *path);
+
+#include <stdint.h>
+
+/// Sequentially consistent 64-bit atomics at an arbitrary address (inside a
+/// shared-memory mapping, where Swift's `Atomic` cannot be placed).
+int64_t CLinux_atomic_load(const int64_t *address);
+void CLinux_atomic_store(int64_t *address, int64_t value);
+int64_t CLinux_atomic_fetch_add(int64_t *address, int64_t delta);
+
+/// Initialises a process-shared, robust mutex in place (PTHREAD_PROCESS_SHARED,
+/// PTHREAD_MUTEX_ROBUST). 0 or an errno value.
+int CLinux_shared_mutex_init(pthread_mutex_t *mutex);
