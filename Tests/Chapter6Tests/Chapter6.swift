@@ -296,6 +296,20 @@ struct Chapter6 {
                 #expect(try await race(times: 100_000, mode: mode) == 200_000, "\(mode)")
             }
         }
+        // Process-shared: a worker asleep on the lock in the kernel is woken when we unlock (with a process-private
+        // mutex the lock word would still exclude, but the futex wake-up would never reach the other process).
+        try await withSegment("wake") { memory in
+            let mutex = memory.mutex(at: SegmentLayout.mutex)
+            try mutex.lock()
+            let waiter = try ChildProcess.spawn(
+                try WorkerExecutable.locate(),
+                arguments: WorkerJob.shmRace(segment: memory.name, times: 1, mode: "mutex", workers: 1).arguments)
+            defer { waiter.kill() }
+            #expect(await sleepsInKernel(waiter.pid, on: "futex"), "the worker blocks on the lock we hold")
+            mutex.unlock()
+            #expect(try await waiter.termination == .exited(0))
+            #expect(memory.atomic(at: SegmentLayout.value).load() == 1)
+        }
         // Robustness: a worker killed while it holds the mutex; the next lock reports it instead of hanging.
         try await withSegment("robust") { memory in
             let mutex = memory.mutex(at: SegmentLayout.mutex)
@@ -306,7 +320,12 @@ struct Chapter6 {
             #expect(try await lines.next() == "locked=1")
             holder.kill()
             _ = try await holder.termination
-            #expect(throws: ProcessSharedMutexError.ownerDied) { try mutex.lock() }
+            // On a thread of its own, bounded: a mutex that is not robust would block this lock forever.
+            let attempt = spawnThread(name: "relock") { () -> ProcessSharedMutexError? in
+                do { try mutex.lock() } catch { return error }
+                return nil
+            }
+            #expect(try await eventually { try await attempt.value } == .ownerDied)
             mutex.unlock()
             try mutex.lock()  // consistent again: an ordinary lock
             mutex.unlock()
@@ -386,5 +405,35 @@ func race(times: Int, mode: String) async throws -> Int {
         async let b = spawnWorker(job: .shmRace(segment: memory.name, times: times, mode: mode)).requireSuccess()
         _ = try await (a, b)
         return memory.atomic(at: SegmentLayout.value).load()
+    }
+}
+
+/// Whether process `pid` goes to sleep in a kernel wait whose name contains
+/// `wait` (`/proc/<pid>/wchan`) within 10 s: a bounded re-check of kernel
+/// state, as for a thread leaving `/proc/self/task`, not a synchronisation sleep.
+func sleepsInKernel(_ pid: pid_t, on wait: String) async -> Bool {
+    let deadline = ContinuousClock.now + .seconds(10)
+    while ContinuousClock.now < deadline {
+        if let channel = try? String(contentsOfProcFile: "/proc/\(pid)/wchan"), channel.contains(wait) { return true }
+        try? await Task.sleep(for: .milliseconds(2))
+    }
+    return false
+}
+
+struct ProcFileUnreadable: Error {}
+
+extension String {
+    /// Reads a small /proc file.
+    init(contentsOfProcFile path: String) throws {
+        guard let file = fopen(path, "r") else { throw ProcFileUnreadable() }
+        defer { fclose(file) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 256)
+        while true {
+            let n = fread(&buffer, 1, buffer.count, file)
+            if n <= 0 { break }
+            bytes += buffer[..<n]
+        }
+        self = String(decoding: bytes, as: UTF8.self)
     }
 }
