@@ -322,7 +322,7 @@ struct Chapter6 {
             _ = try await holder.termination
             // On a thread of its own, bounded: a mutex that is not robust would block this lock forever.
             let attempt = spawnThread(name: "relock") { () -> ProcessSharedMutexError? in
-                do { try mutex.lock() } catch { return error }
+                do throws(ProcessSharedMutexError) { try mutex.lock() } catch { return error }
                 return nil
             }
             #expect(try await eventually { try await attempt.value } == .ownerDied)
