@@ -300,13 +300,22 @@ struct Chapter6 {
         // mutex the lock word would still exclude, but the futex wake-up would never reach the other process).
         try await withSegment("wake") { memory in
             let mutex = memory.mutex(at: SegmentLayout.mutex)
-            try mutex.lock()
+            // One thread locks and unlocks (a robust mutex belongs to the thread that locked it).
+            let locked = Gate(), release = Gate()
+            let holder = spawnThread(name: "holder") { () throws -> Void in
+                try mutex.lock()
+                locked.open()
+                release.enterBlocking()
+                mutex.unlock()
+            }
+            await locked.enter()
             let waiter = try ChildProcess.spawn(
                 try WorkerExecutable.locate(),
                 arguments: WorkerJob.shmRace(segment: memory.name, times: 1, mode: "mutex", workers: 1).arguments)
             defer { waiter.kill() }
             #expect(await sleepsInKernel(waiter.pid, on: "futex"), "the worker blocks on the lock we hold")
-            mutex.unlock()
+            release.open()
+            try await holder.value
             #expect(try await waiter.termination == .exited(0))
             #expect(memory.atomic(at: SegmentLayout.value).load() == 1)
         }
@@ -320,15 +329,18 @@ struct Chapter6 {
             #expect(try await lines.next() == "locked=1")
             holder.kill()
             _ = try await holder.termination
-            // On a thread of its own, bounded: a mutex that is not robust would block this lock forever.
-            let attempt = spawnThread(name: "relock") { () -> ProcessSharedMutexError? in
-                do throws(ProcessSharedMutexError) { try mutex.lock() } catch { return error }
-                return nil
+            // On a thread of its own (a mutex is unlocked by the thread that locked it), and bounded:
+            // a mutex that is not robust would block this lock forever.
+            let attempt = spawnThread(name: "relock") { () -> [String] in
+                var seen: [String] = []
+                do throws(ProcessSharedMutexError) { try mutex.lock(); seen.append("locked") } catch { seen.append("\(error)") }
+                mutex.unlock()
+                do throws(ProcessSharedMutexError) { try mutex.lock(); seen.append("locked") } catch { seen.append("\(error)") }
+                mutex.unlock()
+                return seen
             }
-            #expect(try await eventually { try await attempt.value } == .ownerDied)
-            mutex.unlock()
-            try mutex.lock()  // consistent again: an ordinary lock
-            mutex.unlock()
+            // The dead owner is reported once; then the mutex is consistent again: an ordinary lock.
+            #expect(try await eventually { try await attempt.value } == ["ownerDied", "locked"])
         }
     }
 
