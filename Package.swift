@@ -107,7 +107,7 @@ let package = Package(
         /// processes, jobs as length-prefixed frames.
         .target(
             name: "ProcessPools",
-            dependencies: ["CurriculumCore", "Threads", "Processes", "Parallelism"],
+            dependencies: ["CurriculumCore", "Threads", "Processes", "Parallelism", "SharedState"],
             swiftSettings: strict
         ),
         /// Shared memory between processes (chapter 6): named segments, atomics

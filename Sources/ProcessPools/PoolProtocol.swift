@@ -4,6 +4,7 @@ import Glibc
 import CurriculumCore
 import Foundation
 import Parallelism
+import SharedState
 
 /// A job for a ``ProcessPool`` worker, by name: the analog of pickling a
 /// function *by qualified name* (no code crosses the pipe, only the job's
@@ -25,6 +26,10 @@ public enum PoolJob: Codable, Sendable, Hashable, CustomStringConvertible {
     case fail(String)
     /// Calls `abort()`: the worker dies in the middle of the job.
     case crash
+    /// Adds 1.0 to the shared double of the segment the worker attached at
+    /// start-up (``WorkerInitializer/attach(segment:)``), under the segment's
+    /// process-shared mutex; returns the new value (listing 6.13).
+    case incrementSharedDouble
 
     public var description: String {
         switch self {
@@ -33,6 +38,7 @@ public enum PoolJob: Codable, Sendable, Hashable, CustomStringConvertible {
         case .sayHello(let name, let hold): "sayHello(\(name), hold: \(hold))"
         case .fail(let message): "fail(\(message))"
         case .crash: "crash"
+        case .incrementSharedDouble: "incrementSharedDouble"
         }
     }
 }
@@ -41,6 +47,7 @@ public enum PoolJob: Codable, Sendable, Hashable, CustomStringConvertible {
 public enum JobValue: Codable, Sendable, Hashable, CustomStringConvertible {
     case int(Int)
     case string(String)
+    case double(Double)
 
     /// The integer, if it is one.
     public var int: Int? { if case .int(let v) = self { v } else { nil } }
@@ -51,16 +58,26 @@ public enum JobValue: Codable, Sendable, Hashable, CustomStringConvertible {
         switch self {
         case .int(let v): "\(v)"
         case .string(let v): v
+        case .double(let v): "\(v)"
         }
     }
 }
 
 /// What each worker runs once, before it takes jobs (`Pool(initializer=…)`).
 public enum WorkerInitializer: Codable, Sendable, Hashable {
+    /// Maps the shared-memory segment `segment` and keeps it in a global of
+    /// the worker (Python's initializer storing a shared `Value` in a
+    /// global), and counts itself in the segment's
+    /// ``SharedState/SegmentLayout/initializations``.
+    case attach(segment: String)
     /// Fails with `message`: the pool's start throws
     /// ``ProcessPoolError/initializerFailed(pid:message:)``.
     case fail(String)
 }
+
+/// The segment a worker attached at start-up. A worker runs one job at a
+/// time on its main thread, so this global is never raced.
+nonisolated(unsafe) private var attachedSegment: SharedMemory?
 
 /// The error a job raised inside the worker.
 public struct JobError: Error, Sendable, CustomStringConvertible {
@@ -89,6 +106,15 @@ extension PoolJob {
             throw JobError(message)
         case .crash:
             abort()
+        case .incrementSharedDouble:
+            guard let memory = attachedSegment else { throw JobError("no segment attached: start the pool with initializer .attach(segment:)") }
+            let mutex = memory.mutex(at: SegmentLayout.mutex)
+            let bits = memory.atomic(at: SegmentLayout.double)
+            do { try mutex.lock() } catch .ownerDied {} catch { throw JobError("cannot lock the shared mutex: \(error)") }
+            defer { mutex.unlock() }
+            let value = Double(bitPattern: UInt64(bitPattern: Int64(bits.load()))) + 1
+            bits.store(Int(Int64(bitPattern: value.bitPattern)))
+            return .double(value)
         }
     }
 }
@@ -159,9 +185,23 @@ public func servePoolJobs(initializer: WorkerInitializer?, input: Int32 = 0, out
         guard let bytes = try? Frame.encode(reply) else { return false }
         return writeAll(output, bytes)
     }
-    if case .fail(let message)? = initializer {
+    func initializerFailed(_ message: String) -> Int32 {
         _ = send(PoolReply(id: 0, pid: pid, startNanoseconds: 0, endNanoseconds: 0, cpu: .zero, value: nil, error: message))
         return 4
+    }
+    switch initializer {
+    case .fail(let message)?:
+        return initializerFailed(message)
+    case .attach(let segment)?:
+        do {
+            let memory = try SharedMemory.open(name: segment)
+            memory.atomic(at: SegmentLayout.initializations).increment()
+            attachedSegment = memory
+        } catch {
+            return initializerFailed("cannot attach \(segment): \(error)")
+        }
+    case nil:
+        break
     }
     guard send(PoolReply(id: 0, pid: pid, startNanoseconds: 0, endNanoseconds: 0, cpu: .zero, value: .int(Int(pid)), error: nil)) else { return 3 }
     while true {

@@ -345,6 +345,7 @@ public final class ProcessPool: Sendable {
 
 /// Starts a ``ProcessPool``, passes it to `body`, and always shuts it down:
 /// the `with ProcessPoolExecutor() as pool:` block.
+@discardableResult
 public func withProcessPool<T>(
     workers: Int = ProcessInfo.processInfo.activeProcessorCount,
     initializer: WorkerInitializer? = nil,

@@ -178,6 +178,10 @@ public enum SegmentLayout {
     public static let value = 0
     /// The two-element shared array (6.10).
     public static let array = [8, 16]
+    /// The shared double of 6.13, as the bit pattern of an `Int64`.
+    public static let double = 24
+    /// How many pool workers ran their initializer (6.13).
+    public static let initializations = 72
     /// The start barrier: each worker adds 1, then waits until it reads the worker count.
     public static let ready = 64
     /// The process-shared mutex.

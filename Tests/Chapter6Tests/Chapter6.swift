@@ -344,6 +344,35 @@ struct Chapter6 {
         }
     }
 
+    @Test("Listing 6.13 — an initializer runs in every worker before it takes jobs")
+    func listing6_13() async throws {
+        // Book: Pool(initializer=init, initargs=(counter,)) stores a shared Value in each worker's global; a job
+        // increments it under its lock; the parent reads 1.0. Python on Linux initialises every worker, used or not.
+        // Swift: a worker cannot inherit a live shared object: it gets the segment's name and maps it at start-up.
+        try await withSegment("init") { memory in
+            try await withProcessPool(workers: 2, initializer: .attach(segment: memory.name)) { pool in
+                // The pool starts only once every worker has greeted, i.e. after its initializer.
+                #expect(memory.atomic(at: SegmentLayout.initializations).load() == 2)
+                #expect(try await pool.run(.incrementSharedDouble).value == .double(1.0))
+                let more = try await gather((0..<9).map { _ in { @Sendable in try await pool.run(.incrementSharedDouble) } })
+                #expect(Set(more.map(\.workerPID)).isSubset(of: Set(pool.workerPIDs)))
+                let bits = memory.atomic(at: SegmentLayout.double).load()
+                #expect(Double(bitPattern: UInt64(bitPattern: Int64(bits))) == 10.0)
+            }
+            // Without the initializer the job has nothing to work on: a clear job error.
+            try await withProcessPool(workers: 1) { pool in
+                await #expect(throws: ProcessPoolError.self) { try await pool.run(.incrementSharedDouble) }
+            }
+        }
+        // An initializer that fails (the segment is gone) stops the start: no body, a typed error.
+        let missing = SharedMemory.uniqueName("missing")
+        let error = await #expect(throws: ProcessPoolError.self) {
+            try await withProcessPool(workers: 2, initializer: .attach(segment: missing)) { _ in Issue.record("the body ran") }
+        }
+        guard case .initializerFailed(_, let message)? = error else { Issue.record("\(String(describing: error))"); return }
+        #expect(message.contains(missing))
+    }
+
     @Test("A failing job fails alone; a crashed worker is replaced and the pool serves on")
     func poolFailures() async throws {
         // Python: an exception in a job comes back from result(); a crashed worker turns the pool "broken" and every
