@@ -107,7 +107,7 @@ let package = Package(
         /// processes, jobs as length-prefixed frames.
         .target(
             name: "ProcessPools",
-            dependencies: ["CurriculumCore", "Threads", "Processes", "Parallelism", "SharedState"],
+            dependencies: ["CurriculumCore", "Threads", "Processes", "Parallelism", "SharedState", "MapReduce"],
             swiftSettings: strict
         ),
         /// Shared memory between processes (chapter 6): named segments, atomics

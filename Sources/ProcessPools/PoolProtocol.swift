@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CurriculumCore
 import Foundation
+import MapReduce
 import Parallelism
 import SharedState
 
@@ -30,6 +31,11 @@ public enum PoolJob: Codable, Sendable, Hashable, CustomStringConvertible {
     /// start-up (``WorkerInitializer/attach(segment:)``), under the segment's
     /// process-shared mutex; returns the new value (listing 6.13).
     case incrementSharedDouble
+    /// Counts the Ngram rows of `chunk` of the file at `path`, which the
+    /// worker reads itself (once): only the counts cross the pipe (6.8).
+    case mapNgrams(path: String, chunk: NgramChunk)
+    /// Folds partial counts into one (6.9's reduce in the pool).
+    case mergeCounts([NgramCounts])
 
     public var description: String {
         switch self {
@@ -39,6 +45,8 @@ public enum PoolJob: Codable, Sendable, Hashable, CustomStringConvertible {
         case .fail(let message): "fail(\(message))"
         case .crash: "crash"
         case .incrementSharedDouble: "incrementSharedDouble"
+        case .mapNgrams(let path, let chunk): "mapNgrams(\(path), \(chunk.byteRange))"
+        case .mergeCounts(let parts): "mergeCounts(\(parts.count) parts)"
         }
     }
 }
@@ -48,6 +56,7 @@ public enum JobValue: Codable, Sendable, Hashable, CustomStringConvertible {
     case int(Int)
     case string(String)
     case double(Double)
+    case counts(NgramCounts)
 
     /// The integer, if it is one.
     public var int: Int? { if case .int(let v) = self { v } else { nil } }
@@ -59,6 +68,7 @@ public enum JobValue: Codable, Sendable, Hashable, CustomStringConvertible {
         case .int(let v): "\(v)"
         case .string(let v): v
         case .double(let v): "\(v)"
+        case .counts(let c): "\(c.totals.count) keys, \(c.rows) rows"
         }
     }
 }
@@ -78,6 +88,16 @@ public enum WorkerInitializer: Codable, Sendable, Hashable {
 /// The segment a worker attached at start-up. A worker runs one job at a
 /// time on its main thread, so this global is never raced.
 nonisolated(unsafe) private var attachedSegment: SharedMemory?
+
+/// Ngram files a worker has read, by path (it serves one job at a time).
+nonisolated(unsafe) private var loadedFiles: [String: [UInt8]] = [:]
+
+private func loadedFile(_ path: String) throws(NgramError) -> [UInt8] {
+    if let bytes = loadedFiles[path] { return bytes }
+    let bytes = try NgramFile(path: path).bytes
+    loadedFiles = [path: bytes]  // keep one: a worker of a long run needs only its file
+    return bytes
+}
 
 /// The error a job raised inside the worker.
 public struct JobError: Error, Sendable, CustomStringConvertible {
@@ -106,6 +126,15 @@ extension PoolJob {
             throw JobError(message)
         case .crash:
             abort()
+        case .mapNgrams(let path, let chunk):
+            do {
+                let bytes = try loadedFile(path)
+                return .counts(try NgramCounter.count(bytes, range: chunk.byteRange, firstLine: chunk.firstLine))
+            } catch {
+                throw JobError("\(error)")
+            }
+        case .mergeCounts(let parts):
+            return .counts(parts.reduce(NgramCounts(), NgramCounts.merge))
         case .incrementSharedDouble:
             guard let memory = attachedSegment else { throw JobError("no segment attached: start the pool with initializer .attach(segment:)") }
             let mutex = memory.mutex(at: SegmentLayout.mutex)

@@ -1,4 +1,5 @@
 import AsyncPrimitives
+import Foundation
 import CurriculumCore
 import CurriculumTesting
 import Glibc
@@ -373,6 +374,98 @@ struct Chapter6 {
         #expect(message.contains(missing))
     }
 
+    @Test("Listing 6.7 — counting the Ngram file in one loop matches independently computed totals")
+    func listing6_7() throws {
+        // Book: one loop splits every line on tabs and adds the third column: 1,440,378 keys in 31.8 s (seed).
+        // Swift: byte parsing over the loaded buffer, only the key decoded; its speed is a benchmark, not a claim here.
+        let expected = try Expected.load()
+        let counts = try NgramCounter.countSerial(NgramFile(path: ngramFixture("1gram-a-sample.tsv")))
+        #expect(counts.rows == expected.rows)
+        #expect(counts.totals.count == expected.distinctKeys)
+        for (key, total) in expected.totals { #expect(counts.totals[key] == total, "\(key)") }
+        // Case and part-of-speech variants are separate keys; the sum above Int32.max is exact (64-bit Int).
+        #expect(counts.totals["Aardvark"] != counts.totals["aardvark"])
+        #expect(try #require(counts.totals["a"]) > Int(Int32.max))
+        // The same rows without a final newline give the same result.
+        #expect(try NgramCounter.countSerial(NgramFile(path: ngramFixture("1gram-a-sample-no-final-newline.tsv"))) == counts)
+        // Bad input: the first malformed row is named by its line; a missing file is a clear error.
+        #expect(throws: NgramError.malformedRow(line: 41)) { try NgramCounter.countSerial(NgramFile(path: ngramFixture("1gram-a-malformed.tsv"))) }
+        let lines = try String(contentsOfFile: ngramFixture("1gram-a-malformed.tsv"), encoding: .utf8).split(separator: "\n")
+        #expect(lines[40].split(separator: "\t").count == 3 && lines[81].contains("many"), "the fixture's bad rows are where the test says")
+        #expect(throws: NgramError.self) { try NgramFile(path: "/nonexistent/1gram.tsv") }
+    }
+
+    @Test("Listing 6.8 — the MapReduce gives the serial result with threads and with a process pool")
+    func listing6_8() async throws {
+        // Book: 50,000-line chunks counted in a ProcessPoolExecutor, dictionaries pickled back, folded serially.
+        // Swift: chunks are byte ranges of one buffer. Threads count their ranges in place (the Swift choice: no
+        // copy, no serialisation); processes read the file themselves and send back only their counts.
+        let file = try NgramFile(path: ngramFixture("1gram-a-sample.tsv"))
+        let serial = try NgramCounter.countSerial(file)
+        try await withProcessPool(workers: 2) { pool in
+            for rows in [100, 1_000, 1_000_000] {  // 100 and 1,000 split `about`'s 250 rows; 1,000,000 is one chunk
+                let chunks = try ChunkPlanner.chunks(of: file.bytes, rowsPerChunk: rows)
+                #expect(chunks.count == (serial.rows + rows - 1) / rows)
+                #expect(chunks.first?.byteRange.lowerBound == 0 && chunks.last?.byteRange.upperBound == file.bytes.count)
+                for (a, b) in zip(chunks, chunks.dropFirst()) { #expect(a.byteRange.upperBound == b.byteRange.lowerBound) }
+                for strategy in [NgramStrategy.serial, .threads, .processes(pool)] {
+                    let run = try await NgramMapReduce.run(file, rowsPerChunk: rows, strategy: strategy)
+                    #expect(run.counts == serial, "\(strategy) with \(rows) rows per chunk")
+                    #expect(run.jobs.count == chunks.count)
+                    #expect(run.jobs.map(\.rows).reduce(0, +) == serial.rows, "no row lost or cut at a boundary")
+                    if case .processes = strategy {
+                        #expect(Set(run.jobs.map(\.pid)).isSubset(of: Set(pool.workerPIDs)), "every map job ran in a worker")
+                    }
+                }
+            }
+            // Both workers take map jobs (an existence claim about scheduling: shown once in up to five runs).
+            try await showParallelism {
+                let run = try await NgramMapReduce.run(file, rowsPerChunk: 100, strategy: .processes(pool))
+                let pids = Set(run.jobs.map(\.pid))
+                return (pids.count == 2, "\(run.jobs.count) map jobs on \(pids.count) workers")
+            }
+            // A malformed row is reported from the worker as a job failure naming its line.
+            let bad = try NgramFile(path: ngramFixture("1gram-a-malformed.tsv"))
+            await #expect(throws: ProcessPoolError.jobFailed(NgramError.malformedRow(line: 41).description)) {
+                try await NgramMapReduce.run(bad, rowsPerChunk: 50, strategy: .processes(pool))
+            }
+        }
+        // With threads the map jobs run at the same time: their intervals overlap (shown once in up to five
+        // attempts; another program keeping the cores busy makes it inconclusive, see showParallelism).
+        if Machine.isMulticore {
+            try await showParallelism {
+                let run = try await NgramMapReduce.run(file, rowsPerChunk: 100, strategy: .threads)
+                let overlapping = run.jobs.indices.contains { i in
+                    run.jobs.indices.contains { j in j != i && run.jobs[i].interval.overlaps(run.jobs[j].interval) }
+                }
+                return (overlapping, "\(run.jobs.count) map jobs on threads, some overlapping: \(overlapping)")
+            }
+        }
+    }
+
+    @Test("Listing 6.9 — the reduce in rounds of fan-in: same result, rounds as counted")
+    func listing6_9() async throws {
+        // Book: groups of 500 dictionaries folded in the pool, repeated until one remains: correct, no faster.
+        // Swift: parallelReduce with any fold; the listing crashes on no parts and silently returns the first part for
+        // a fan-in of 1 — here an empty result and a clear error.
+        let file = try NgramFile(path: ngramFixture("1gram-a-sample.tsv"))
+        let serial = try NgramCounter.countSerial(file)
+        let chunks = try ChunkPlanner.chunks(of: file.bytes, rowsPerChunk: 491)  // 4,416 rows → 9 chunks
+        #expect(chunks.count == 9)
+        let parts = try chunks.map { try NgramCounter.count(file.bytes, range: $0.byteRange, firstLine: $0.firstLine) }
+        let local: @Sendable ([NgramCounts]) async throws -> NgramCounts = { $0.reduce(NgramCounts(), NgramCounts.merge) }
+        let two = try await parallelReduce(parts, fanIn: 2, fold: local)
+        #expect(two.result == serial && two.rounds == 4, "9 → 5 → 3 → 2 → 1")
+        let wide = try await parallelReduce(parts, fanIn: 500, fold: local)
+        #expect(wide.result == serial && wide.rounds == 1)
+        #expect(try await parallelReduce([], fanIn: 2, fold: local).result == NgramCounts())
+        await #expect(throws: NgramError.invalidFanIn(1)) { try await parallelReduce(parts, fanIn: 1, fold: local) }
+        try await withProcessPool(workers: 2) { pool in
+            let inPool = try await parallelReduce(parts, fanIn: 2, fold: NgramMapReduce.poolFold(pool))
+            #expect(inPool.result == serial && inPool.rounds == 4)
+        }
+    }
+
     @Test("A failing job fails alone; a crashed worker is replaced and the pool serves on")
     func poolFailures() async throws {
         // Python: an exception in a job comes back from result(); a crashed worker turns the pool "broken" and every
@@ -476,5 +569,21 @@ extension String {
             bytes += buffer[..<n]
         }
         self = String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+/// A file of `Fixtures/ngrams`.
+func ngramFixture(_ name: String) -> String {
+    URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fixtures/ngrams/\(name)").path
+}
+
+/// `1gram-a-sample.expected.json`: numbers computed by awk, not by this package.
+struct Expected: Decodable {
+    var rows: Int
+    var distinctKeys: Int
+    var totals: [String: Int]
+    static func load() throws -> Expected {
+        try JSONDecoder().decode(Expected.self, from: Data(contentsOf: URL(fileURLWithPath: ngramFixture("1gram-a-sample.expected.json"))))
     }
 }
