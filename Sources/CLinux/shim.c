@@ -82,3 +82,6 @@ int CLinux_shared_mutex_init(pthread_mutex_t *mutex) {
     pthread_mutexattr_destroy(&attributes);
     return rc;
 }
+int CLinux_atomic_compare_exchange(int64_t *address, int64_t expected, int64_t desired) {
+    return __atomic_compare_exchange_n(address, &expected, desired, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+}

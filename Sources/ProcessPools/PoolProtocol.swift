@@ -89,6 +89,25 @@ public enum WorkerInitializer: Codable, Sendable, Hashable {
 /// time on its main thread, so this global is never raced.
 nonisolated(unsafe) private var attachedSegment: SharedMemory?
 
+/// Listing 6.14: one more map job done, counted in the attached segment.
+/// A job that would count past `pauseAt` waits (bounded, 10 s) until the
+/// segment's gate opens, so a test can look at the progress mid-way.
+private func reportProgress(_ memory: SharedMemory) throws(JobError) {
+    let progress = memory.atomic(at: SegmentLayout.progress)
+    let pauseAt = memory.atomic(at: SegmentLayout.pauseAt).load()
+    let gate = memory.atomic(at: SegmentLayout.gate)
+    let deadline = MonotonicInstant.now().nanoseconds + 10_000_000_000
+    while true {
+        let current = progress.load()
+        if pauseAt > 0 && current >= pauseAt && gate.load() == 0 {
+            guard MonotonicInstant.now().nanoseconds < deadline else { throw JobError("the progress gate never opened") }
+            usleep(200)
+            continue
+        }
+        if progress.compareExchange(expected: current, desired: current + 1) { return }
+    }
+}
+
 /// Ngram files a worker has read, by path (it serves one job at a time).
 nonisolated(unsafe) private var loadedFiles: [String: [UInt8]] = [:]
 
@@ -129,7 +148,9 @@ extension PoolJob {
         case .mapNgrams(let path, let chunk):
             do {
                 let bytes = try loadedFile(path)
-                return .counts(try NgramCounter.count(bytes, range: chunk.byteRange, firstLine: chunk.firstLine))
+                let counts = try NgramCounter.count(bytes, range: chunk.byteRange, firstLine: chunk.firstLine)
+                if let memory = attachedSegment { try reportProgress(memory) }
+                return .counts(counts)
             } catch {
                 throw JobError("\(error)")
             }

@@ -109,6 +109,10 @@ public struct SharedAtomic: @unchecked Sendable {
     /// not: another process's update in between is lost (a race of logic,
     /// not undefined behaviour).
     public func racyIncrement() { store(load() + 1) }
+    /// Stores `desired` only if the value is `expected`; whether it did.
+    public func compareExchange(expected: Int, desired: Int) -> Bool {
+        CLinux_atomic_compare_exchange(address, Int64(expected), Int64(desired)) != 0
+    }
 }
 
 /// A `pthread_mutex_t` inside a segment, process-shared and robust: when
@@ -182,6 +186,12 @@ public enum SegmentLayout {
     public static let double = 24
     /// How many pool workers ran their initializer (6.13).
     public static let initializations = 72
+    /// Map jobs finished (6.14's progress).
+    public static let progress = 80
+    /// 6.14's pause: workers do not count past `pauseAt` (if > 0) until `gate` is 1.
+    public static let pauseAt = 88
+    /// See ``pauseAt``.
+    public static let gate = 96
     /// The start barrier: each worker adds 1, then waits until it reads the worker count.
     public static let ready = 64
     /// The process-shared mutex.

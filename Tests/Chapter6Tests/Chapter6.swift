@@ -466,6 +466,52 @@ struct Chapter6 {
         }
     }
 
+    @Test("Listing 6.14 — workers report map progress through shared memory; a reporter samples it",
+          .bookSecond(.milliseconds(20)))
+    func listing6_14() async throws {
+        // Book: an initializer hands every worker a shared Value; each map job increments it; a reporter task prints
+        // "k of n" every 0.5 s (seed) until k reaches n = lines // chunk size (rounded down: it may stop one chunk early,
+        // and with fewer lines than one chunk it reports 0 and quits at once). Swift: the same through a segment, with
+        // n = the real number of chunks; and the Swift idiom, counting completions as the task group yields them.
+        let file = try NgramFile(path: ngramFixture("1gram-a-sample.tsv"))
+        let rowsPerChunk = 442  // 4,416 rows → 10 chunks; the book's 4,416 // 442 = 9 would stop one early
+        let chunks = try ChunkPlanner.chunks(of: file.bytes, rowsPerChunk: rowsPerChunk)
+        #expect(chunks.count == 10 && 4_416 / rowsPerChunk == 9)
+        let serial = try NgramCounter.countSerial(file)
+        try await withSegment("progress") { memory in
+            memory.atomic(at: SegmentLayout.pauseAt).store(5)  // workers hold at 5 until the gate opens
+            let progress = memory.atomic(at: SegmentLayout.progress)
+            try await withProcessPool(workers: 2, initializer: .attach(segment: memory.name)) { pool in
+                let sampler = ProgressSampler(total: chunks.count)
+                let reporter = Task { await sampler.run(every: u * 0.5) { progress.load() } }
+                let mapReduce = Task { try await NgramMapReduce.run(file, rowsPerChunk: rowsPerChunk, strategy: .processes(pool)) }
+                // Deterministic mid-way sample: the reporter reads exactly 5 while the workers wait at the gate.
+                try await sampler.waitUntil(sampled: 5)
+                #expect(progress.load() == 5)
+                memory.atomic(at: SegmentLayout.gate).store(1)
+                let run = try await mapReduce.value
+                await reporter.value  // it ends by itself at 10
+                let samples = sampler.samples
+                #expect(run.counts == serial)
+                #expect(samples.last == 10)
+                #expect(zip(samples, samples.dropFirst()).allSatisfy { $0 <= $1 }, "non-decreasing: \(samples)")
+                #expect(samples.allSatisfy { (0...10).contains($0) })
+            }
+        }
+        // The Swift idiom: progress from completions, exact, no shared memory and no polling.
+        var seen: [Int] = []
+        try await withProcessPool(workers: 2) { pool in
+            let jobs = chunks.map { PoolJob.mapNgrams(path: file.path, chunk: $0) }
+            var merged = NgramCounts()
+            for try await outcome in pool.mapUnordered(jobs) {
+                if case .counts(let c) = outcome.value { merged = NgramCounts.merge(merged, c) }
+                seen.append(seen.count + 1)
+            }
+            #expect(merged == serial)
+        }
+        #expect(seen == Array(1...10))
+    }
+
     @Test("A failing job fails alone; a crashed worker is replaced and the pool serves on")
     func poolFailures() async throws {
         // Python: an exception in a job comes back from result(); a crashed worker turns the pool "broken" and every

@@ -48,3 +48,5 @@ int64_t CLinux_atomic_fetch_add(int64_t *address, int64_t delta);
 /// Initialises a process-shared, robust mutex in place (PTHREAD_PROCESS_SHARED,
 /// PTHREAD_MUTEX_ROBUST). 0 or an errno value.
 int CLinux_shared_mutex_init(pthread_mutex_t *mutex);
+/// Atomically replaces *address with desired if it holds expected; returns whether it did.
+int CLinux_atomic_compare_exchange(int64_t *address, int64_t expected, int64_t desired);
