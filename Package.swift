@@ -185,7 +185,7 @@ let package = Package(
         .executableTarget(
             name: "curriculum-worker",
             dependencies: [
-                "CLinux", "CurriculumCore", "Threads", "Parallelism", "ProcessPools", "SharedState",
+                "CLinux", "CurriculumCore", "Threads", "Parallelism", "ProcessPools", "SharedState", "ProductsDatabase", "PostgresServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -290,7 +290,7 @@ let package = Package(
             name: "Chapter6Tests",
             dependencies: [
                 "CurriculumCore", "Threads", "Processes", "CurriculumTesting", "AsyncPrimitives", "Parallelism",
-                "ProcessPools", "MapReduce", "SharedState", "curriculum-worker",
+                "ProcessPools", "MapReduce", "SharedState", "ProductsDatabase", "PostgresServer", "curriculum-worker",
             ],
             swiftSettings: strict
         ),

@@ -36,6 +36,11 @@ public enum PoolJob: Codable, Sendable, Hashable, CustomStringConvertible {
     case mapNgrams(path: String, chunk: NgramChunk)
     /// Folds partial counts into one (6.9's reduce in the pool).
     case mergeCounts([NgramCounts])
+    /// Runs `count` product queries (product 100) concurrently on a pool of
+    /// `connections` connections to `databaseURL`, tagged `applicationName`,
+    /// inside the worker's own event loops (6.15). Only workers built with
+    /// the database (`curriculum-worker`) can run it.
+    case queryProducts(databaseURL: String, count: Int, connections: Int, applicationName: String)
 
     public var description: String {
         switch self {
@@ -47,6 +52,7 @@ public enum PoolJob: Codable, Sendable, Hashable, CustomStringConvertible {
         case .incrementSharedDouble: "incrementSharedDouble"
         case .mapNgrams(let path, let chunk): "mapNgrams(\(path), \(chunk.byteRange))"
         case .mergeCounts(let parts): "mergeCounts(\(parts.count) parts)"
+        case .queryProducts(_, let count, let connections, _): "queryProducts(\(count) on \(connections) connections)"
         }
     }
 }
@@ -57,6 +63,7 @@ public enum JobValue: Codable, Sendable, Hashable, CustomStringConvertible {
     case string(String)
     case double(Double)
     case counts(NgramCounts)
+    case products([ProductQueryResult])
 
     /// The integer, if it is one.
     public var int: Int? { if case .int(let v) = self { v } else { nil } }
@@ -69,7 +76,23 @@ public enum JobValue: Codable, Sendable, Hashable, CustomStringConvertible {
         case .string(let v): v
         case .double(let v): "\(v)"
         case .counts(let c): "\(c.totals.count) keys, \(c.rows) rows"
+        case .products(let rows): "\(rows.count) product rows"
         }
+    }
+}
+
+/// One product query's answer from a worker (6.15): the row's identity and
+/// the Postgres backend that served it.
+public struct ProductQueryResult: Codable, Sendable, Hashable {
+    public var productID: Int
+    public var productName: String
+    public var skuID: Int
+    public var backendPID: Int
+    public init(productID: Int, productName: String, skuID: Int, backendPID: Int) {
+        self.productID = productID
+        self.productName = productName
+        self.skuID = skuID
+        self.backendPID = backendPID
     }
 }
 
@@ -156,6 +179,9 @@ extension PoolJob {
             }
         case .mergeCounts(let parts):
             return .counts(parts.reduce(NgramCounts(), NgramCounts.merge))
+        case .queryProducts:
+            guard let handler = PoolJob.databaseHandler else { throw JobError("this worker has no database support") }
+            return try handler(self)
         case .incrementSharedDouble:
             guard let memory = attachedSegment else { throw JobError("no segment attached: start the pool with initializer .attach(segment:)") }
             let mutex = memory.mutex(at: SegmentLayout.mutex)
@@ -167,6 +193,12 @@ extension PoolJob {
             return .double(value)
         }
     }
+}
+
+extension PoolJob {
+    /// Runs the database jobs (``queryProducts(databaseURL:count:connections:applicationName:)``);
+    /// set by a worker executable that links the database modules, before ``servePoolJobs(initializer:input:output:)``.
+    nonisolated(unsafe) public static var databaseHandler: ((PoolJob) throws(JobError) -> JobValue)?
 }
 
 /// A counting loop the optimiser cannot fold to a constant: the bound goes

@@ -4,6 +4,8 @@ import Foundation
 import Parallelism
 import ProcessPools
 import SharedState
+import ProductsDatabase
+import PostgresServer
 
 #if canImport(Glibc)
 import Glibc
@@ -175,6 +177,7 @@ struct Serve: ParsableCommand {
                 throw ValidationError("--initializer is not a WorkerInitializer: \(error)")
             }
         }
+        PoolJob.databaseHandler = runDatabaseJob
         let status = servePoolJobs(initializer: parsed)
         if status != 0 { throw ExitCode(status) }
     }
@@ -264,5 +267,43 @@ struct ShmHoldLock: ParsableCommand {
         try memory.mutex(at: SegmentLayout.mutex).lock()
         report("locked", 1)
         while true { pause() }
+    }
+}
+
+/// 6.15's job: an event loop in this worker process. The synchronous main
+/// thread starts the async work as a task and waits for it (it is not a
+/// thread of the cooperative pool, so blocking it is fine).
+func runDatabaseJob(_ job: PoolJob) throws(JobError) -> JobValue {
+    guard case .queryProducts(let url, let count, let connections, let applicationName) = job else {
+        throw JobError("not a database job: \(job)")
+    }
+    let result = Locked<Result<[ProductQueryResult], any Error>?>(nil)
+    let done = DispatchSemaphore(value: 0)
+    Task {
+        do {
+            let endpoint = try PostgresEndpoint(url: url)
+            let rows = try await withProductsPool(endpoint, size: connections, applicationName: applicationName) { pool in
+                try await withThrowingTaskGroup(of: ProductQueryResult.self) { group in
+                    for _ in 0..<count {
+                        group.addTask {
+                            let probe = try await pool.withConnection { try await ProductsDatabase.probeProduct(id: 100, on: $0) }
+                            guard let row = probe.row else { throw JobError("product 100 not found") }
+                            return ProductQueryResult(productID: row.productID, productName: row.productName,
+                                                      skuID: row.skuID, backendPID: probe.backendPID)
+                        }
+                    }
+                    return try await group.reduce(into: []) { $0.append($1) }
+                }
+            }
+            result.withLock { $0 = .success(rows) }
+        } catch {
+            result.withLock { $0 = .failure(error) }
+        }
+        done.signal()
+    }
+    done.wait()
+    switch result.withLock({ $0 })! {
+    case .success(let rows): return .products(rows)
+    case .failure(let error): throw JobError("\(error)")
     }
 }

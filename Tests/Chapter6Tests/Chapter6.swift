@@ -6,7 +6,10 @@ import Glibc
 import MapReduce
 import Parallelism
 import ProcessPools
+import PostgresNIO
+import PostgresServer
 import Processes
+import ProductsDatabase
 import SharedState
 import Testing
 import Threads
@@ -512,6 +515,52 @@ struct Chapter6 {
         #expect(seen == Array(1...10))
     }
 
+    @Test("Listing 6.15 — an event loop in every worker process: each runs its own connection pool",
+          .tags(.postgres), .needsPostgres)
+    func listing6_15() async throws {
+        // Book: five pool jobs each asyncio.run() their own 6-connection asyncpg pool and gather 10,000 queries.
+        // Swift (scaled): 2 workers × 100 queries on 3 connections each, an async PostgresClient inside each worker.
+        // One Swift process with a multi-threaded event-loop group already uses every core (the twin below):
+        // processes add isolation, not throughput. (Python's default pool on 2 cores runs 2 of the 5 jobs at a time.)
+        try await withScratchProductsDatabase(.seeded) { db in
+            let expected = try #require(try await withConnection(db) { try await ProductsDatabase.queryProduct(id: 100, on: $0) })
+            let tag = uniqueTag("ch6w")
+            let outcomes = try await withProcessPool(workers: 2) { pool in
+                try await gather((0..<2).map { i in
+                    { @Sendable in
+                        try await pool.run(.queryProducts(databaseURL: db.url, count: 100, connections: 3, applicationName: "\(tag)_\(i)"))
+                    }
+                })
+            }
+            var backendSets: [Set<Int>] = []
+            for outcome in outcomes {
+                guard case .products(let rows) = outcome.value else { Issue.record("\(outcome)"); return }
+                #expect(rows.count == 100)
+                #expect(rows.allSatisfy { $0.productID == expected.productID && $0.skuID == expected.skuID && $0.productName == expected.productName })
+                backendSets.append(Set(rows.map(\.backendPID)))
+            }
+            #expect(Set(outcomes.map(\.workerPID)).count == 2, "two worker processes")
+            #expect(backendSets.allSatisfy { !$0.isEmpty && $0.count <= 3 }, "\(backendSets.map(\.count))")
+            #expect(backendSets[0].isDisjoint(with: backendSets[1]), "connections are never shared across processes")
+            // The workers' pools closed their connections: none of their sessions is left (bounded re-check of the
+            // server's own view; a backend ends a moment after its client says goodbye).
+            let left = try await withConnection(db) { c in
+                try await sessionsGone(c, like: "\(tag)_%")
+            }
+            #expect(left == 0)
+
+            // The Swift twin: one process, one PostgresClient of 6 connections, 200 queries in a task group.
+            let probes = try await withProductsPool(db, size: 6, applicationName: "\(tag)_twin") { pool in
+                try await withThrowingTaskGroup(of: ProductProbe.self) { group in
+                    for _ in 0..<200 { group.addTask { try await pool.withConnection { try await ProductsDatabase.probeProduct(id: 100, on: $0) } } }
+                    return try await group.reduce(into: []) { $0.append($1) }
+                }
+            }
+            #expect(probes.count == 200 && probes.allSatisfy { $0.row == expected })
+            #expect(Set(probes.map(\.backendPID)).count <= 6)
+        }
+    }
+
     @Test("A failing job fails alone; a crashed worker is replaced and the pool serves on")
     func poolFailures() async throws {
         // Python: an exception in a job comes back from result(); a crashed worker turns the pool "broken" and every
@@ -631,5 +680,16 @@ struct Expected: Decodable {
     var totals: [String: Int]
     static func load() throws -> Expected {
         try JSONDecoder().decode(Expected.self, from: Data(contentsOf: URL(fileURLWithPath: ngramFixture("1gram-a-sample.expected.json"))))
+    }
+}
+
+/// The number of sessions whose application_name is LIKE `pattern` once they
+/// have ended (re-checked for up to 10 s), or however many are left then.
+func sessionsGone(_ connection: PostgresConnection, like pattern: String) async throws -> Int {
+    let deadline = ContinuousClock.now + .seconds(10)
+    while true {
+        let n = try await connection.count("SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE \(pattern)")
+        if n == 0 || ContinuousClock.now >= deadline { return n }
+        try await Task.sleep(for: .milliseconds(20))
     }
 }
