@@ -120,6 +120,7 @@ let package = Package(
         /// MapReduce (chapter 6): the generic fold and listing 6.6's word count.
         .target(
             name: "MapReduce",
+            dependencies: ["CurriculumCore"],
             swiftSettings: strict
         ),
         /// The blocking HTTP client (the `requests` library's role).
@@ -220,7 +221,7 @@ let package = Package(
             dependencies: nio + [
                 "CurriculumCore", "Threads", "Processes",
                 "AsyncPrimitives", "LocalServices", "PostgresServer", "Parallelism", "WebClients",
-                "SocketServers", "ProductsDatabase", "FeedReader",
+                "SocketServers", "ProductsDatabase", "FeedReader", "MapReduce", "ProcessPools",
                 // Built alongside so `benchmarks fib` finds its child processes next to itself.
                 "curriculum-worker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

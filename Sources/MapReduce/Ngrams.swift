@@ -92,6 +92,14 @@ public enum NgramCounter {
         var result = NgramCounts()
         var failure: NgramError?
         bytes.withUnsafeBufferPointer { b in
+            var runStart = 0, runLength = -1, runSum = 0
+            func flush() {
+                guard runLength >= 0 else { return }
+                let key = String(decoding: UnsafeBufferPointer(rebasing: b[runStart..<(runStart + runLength)]), as: UTF8.self)
+                result.totals[key, default: 0] += runSum
+                runSum = 0
+            }
+            defer { flush() }
             var line = firstLine
             var i = range.lowerBound
             let end = range.upperBound
@@ -112,8 +120,16 @@ public enum NgramCounter {
                     failure = .malformedRow(line: line)
                     return
                 }
-                let key = String(decoding: UnsafeBufferPointer(rebasing: b[i..<tabs[0]]), as: UTF8.self)
-                result.totals[key, default: 0] += count
+                // Rows come sorted by key, so a run of rows shares one key: the
+                // key is decoded and hashed once per run, not once per row
+                // (any order still counts right, it just saves less).
+                let keyLength = tabs[0] - i
+                if runLength != keyLength || memcmp(b.baseAddress! + runStart, b.baseAddress! + i, keyLength) != 0 {
+                    flush()
+                    runStart = i
+                    runLength = keyLength
+                }
+                runSum += count
                 result.rows += 1
                 line += 1
                 i = lineEnd + 1

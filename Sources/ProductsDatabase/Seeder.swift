@@ -1,26 +1,6 @@
+import CurriculumCore
 import Foundation
 import PostgresNIO
-
-/// A seedable random number generator (SplitMix64): Swift's standard library
-/// has none, and reproducible data lets tests assert exact values.
-///
-/// A value type: copy it to replay a sequence. Not thread-safe by itself
-/// (use one per task), `Sendable` as a plain value.
-public struct SplitMix64: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-
-    /// A generator whose sequence is fixed by `seed`.
-    public init(seed: UInt64) { state = seed }
-
-    /// The next 64 random bits.
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// Generates and inserts the chapter's random data (listings 5.5 and 5.6).
 ///

@@ -389,6 +389,10 @@ struct Chapter6 {
         // Case and part-of-speech variants are separate keys; the sum above Int32.max is exact (64-bit Int).
         #expect(counts.totals["Aardvark"] != counts.totals["aardvark"])
         #expect(try #require(counts.totals["a"]) > Int(Int32.max))
+        // Rows in any order count the same (the counter saves work on runs of one key, never relies on them).
+        let reversed = Array((String(decoding: try NgramFile(path: ngramFixture("1gram-a-sample.tsv")).bytes, as: UTF8.self)
+            .split(separator: "\n").reversed().joined(separator: "\n") + "\n").utf8)
+        #expect(try NgramCounter.count(reversed) == counts)
         // The same rows without a final newline give the same result.
         #expect(try NgramCounter.countSerial(NgramFile(path: ngramFixture("1gram-a-sample-no-final-newline.tsv"))) == counts)
         // Bad input: the first malformed row is named by its line; a missing file is a clear error.
