@@ -78,7 +78,24 @@ public struct NgramCounts: Sendable, Hashable, Codable {
 
     /// Adds two partial counts (associative and commutative).
     public static func merge(_ a: NgramCounts, _ b: NgramCounts) -> NgramCounts {
-        NgramCounts(totals: a.totals.merging(b.totals, uniquingKeysWith: +), rows: a.rows + b.rows)
+        var sum = a
+        sum.add(b)
+        return sum
+    }
+
+    /// Adds `other` into these counts in place (no copy of the larger side).
+    public mutating func add(_ other: NgramCounts) {
+        totals.merge(other.totals, uniquingKeysWith: +)
+        rows += other.rows
+    }
+
+    /// The sum of many partial counts, folded in place.
+    public static func sum(_ parts: [NgramCounts]) -> NgramCounts {
+        guard let largest = parts.indices.max(by: { parts[$0].totals.count < parts[$1].totals.count }) else { return NgramCounts() }
+        var total = parts[largest]
+        total.totals.reserveCapacity(parts.reduce(0) { $0 + $1.totals.count })
+        for (i, part) in parts.enumerated() where i != largest { total.add(part) }
+        return total
     }
 }
 
@@ -104,18 +121,16 @@ public enum NgramCounter {
             var i = range.lowerBound
             let end = range.upperBound
             while i < end {
-                var lineEnd = i
-                while lineEnd < end && b[lineEnd] != 0x0A { lineEnd += 1 }
-                // Fields: key, year, match_count, volume_count.
-                var tabs: [Int] = []
-                tabs.reserveCapacity(3)
-                var j = i
-                while j < lineEnd {
-                    if b[j] == 0x09 { tabs.append(j); if tabs.count > 3 { break } }
-                    j += 1
+                // memchr (vectorised in glibc) finds the newline and the tabs.
+                let base = b.baseAddress!
+                let lineEnd = memchr(base + i, 0x0A, end - i).map { UnsafePointer($0.assumingMemoryBound(to: UInt8.self)) - base } ?? end
+                func tab(after from: Int) -> Int? {
+                    guard from < lineEnd, let p = memchr(base + from, 0x09, lineEnd - from) else { return nil }
+                    return UnsafePointer(p.assumingMemoryBound(to: UInt8.self)) - base
                 }
-                guard tabs.count == 3, let count = parseInt(b, tabs[1] + 1, tabs[2]),
-                      parseInt(b, tabs[0] + 1, tabs[1]) != nil, parseInt(b, tabs[2] + 1, lineEnd) != nil, tabs[0] > i
+                guard let t0 = tab(after: i), let t1 = tab(after: t0 + 1), let t2 = tab(after: t1 + 1),
+                      tab(after: t2 + 1) == nil, t0 > i,
+                      let count = parseInt(b, t1 + 1, t2), parseInt(b, t0 + 1, t1) != nil, parseInt(b, t2 + 1, lineEnd) != nil
                 else {
                     failure = .malformedRow(line: line)
                     return
@@ -123,8 +138,8 @@ public enum NgramCounter {
                 // Rows come sorted by key, so a run of rows shares one key: the
                 // key is decoded and hashed once per run, not once per row
                 // (any order still counts right, it just saves less).
-                let keyLength = tabs[0] - i
-                if runLength != keyLength || memcmp(b.baseAddress! + runStart, b.baseAddress! + i, keyLength) != 0 {
+                let keyLength = t0 - i
+                if runLength != keyLength || memcmp(base + runStart, base + i, keyLength) != 0 {
                     flush()
                     runStart = i
                     runLength = keyLength

@@ -50,7 +50,7 @@ public enum NgramMapReduce {
                 parts.append((c, NgramMapJob(chunk: chunk, rows: c.rows, pid: outcome.workerPID, interval: outcome.interval)))
             }
         }
-        let total = parts.map(\.0).reduce(NgramCounts(), NgramCounts.merge)
+        let total = NgramCounts.sum(parts.map(\.0))
         return (total, parts.map(\.1))
     }
 

@@ -178,7 +178,7 @@ extension PoolJob {
                 throw JobError("\(error)")
             }
         case .mergeCounts(let parts):
-            return .counts(parts.reduce(NgramCounts(), NgramCounts.merge))
+            return .counts(NgramCounts.sum(parts))
         case .queryProducts:
             guard let handler = PoolJob.databaseHandler else { throw JobError("this worker has no database support") }
             return try handler(self)

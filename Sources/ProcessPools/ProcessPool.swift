@@ -101,6 +101,8 @@ public final class ProcessPool: Sendable {
         var all: [PoolWorker] = []
         var idle: [PoolWorker] = []
         var waiters: [(id: UInt64, continuation: CheckedContinuation<PoolWorker, any Error>)] = []
+        /// Waiters before this index have been served.
+        var waitersHead = 0
         var cancelledWaiters: Set<UInt64> = []
         var nextID: UInt64 = 0
         var isShutDown = false
@@ -177,7 +179,13 @@ public final class ProcessPool: Sendable {
         watched.update { _ = $0.busyWorkers.insert(worker.pid) }
         let reply: PoolReply
         do {
-            reply = try await worker.call(job)
+            reply = try await worker.call(job, killOnCancel: policy == .killRunningJobs) { [self] in
+                // Cancelled, but let finish: the worker is free once its unwanted reply is in.
+                watched.update { _ = $0.busyWorkers.remove(worker.pid) }
+                release(worker)
+            }
+        } catch is CancellationError {
+            throw CancellationError()  // letRunningJobsFinish: the worker runs on; released when done
         } catch {
             // The worker is gone (died, or killed for our cancellation): replace it.
             watched.update { _ = $0.busyWorkers.remove(worker.pid) }
@@ -254,8 +262,9 @@ public final class ProcessPool: Sendable {
     public func shutdown() async {
         let (workers, idle, waiters) = state.withLock { s -> ([PoolWorker], [PoolWorker], [CheckedContinuation<PoolWorker, any Error>]) in
             s.isShutDown = true
-            let w = s.waiters.map(\.continuation)
+            let w = s.waiters[s.waitersHead...].map(\.continuation)
             s.waiters = []
+            s.waitersHead = 0
             return (s.all, s.idle, w)
         }
         for w in waiters { w.resume(throwing: ProcessPoolError.shutDown) }
@@ -293,7 +302,7 @@ public final class ProcessPool: Sendable {
             }
         } onCancel: {
             let waiter = state.withLock { s -> CheckedContinuation<PoolWorker, any Error>? in
-                if let i = s.waiters.firstIndex(where: { $0.id == id }) { return s.waiters.remove(at: i).continuation }
+                if let i = s.waiters[s.waitersHead...].firstIndex(where: { $0.id == id }) { return s.waiters.remove(at: i).continuation }
                 s.cancelledWaiters.insert(id)
                 return nil
             }
@@ -305,7 +314,16 @@ public final class ProcessPool: Sendable {
     private func release(_ worker: PoolWorker) {
         let waiter = state.withLock { s -> CheckedContinuation<PoolWorker, any Error>? in
             if s.isShutDown { return nil }
-            if !s.waiters.isEmpty { return s.waiters.removeFirst().continuation }
+            if s.waitersHead < s.waiters.count {
+                // FIFO without shifting the array each time (10,000 queued jobs stay O(1) each).
+                let w = s.waiters[s.waitersHead].continuation
+                s.waitersHead += 1
+                if s.waitersHead > 1024 && s.waitersHead * 2 > s.waiters.count {
+                    s.waiters.removeFirst(s.waitersHead)
+                    s.waitersHead = 0
+                }
+                return w
+            }
             s.idle.append(worker)
             return nil
         }
@@ -376,6 +394,9 @@ public struct JobHandle: Sendable {
 
 // MARK: - One worker
 
+/// How long a new worker may take to run its initializer and greet.
+let greetingTimeout: Duration = .seconds(10)
+
 /// One `curriculum-worker serve` process: a pipe each way and a thread that
 /// reads its reply frames. Used by one job at a time (the pool guarantees it).
 final class PoolWorker: Sendable {
@@ -388,6 +409,29 @@ final class PoolWorker: Sendable {
         var waiting: CheckedContinuation<PoolReply, any Error>?
         var early: Result<PoolReply, ProcessPoolError>?
         var ended: ProcessPoolError?
+        /// The next reply is unwanted (its caller was cancelled): drop it, then run this.
+        var discard: (@Sendable () -> Void)?
+        var cancelledBeforeWaiting = false
+    }
+
+    /// The caller of the current job was cancelled but the job runs on:
+    /// wake the caller now, drop the reply when it comes, then run `freed`.
+    private func abandonReply(then freed: @escaping @Sendable () -> Void) {
+        let (waiter, early) = inbox.withLock { box -> (CheckedContinuation<PoolReply, any Error>?, Bool) in
+            if box.early != nil {  // the reply is already here: drop it now
+                box.early = nil
+                return (nil, true)
+            }
+            box.discard = freed
+            if let w = box.waiting {
+                box.waiting = nil
+                return (w, false)
+            }
+            box.cancelledBeforeWaiting = true
+            return (nil, false)
+        }
+        waiter?.resume(throwing: CancellationError())
+        if early { freed() }
     }
 
     private init(process: ChildProcess) { self.process = process }
@@ -402,13 +446,29 @@ final class PoolWorker: Sendable {
         }
         let worker = PoolWorker(process: child)
         _ = spawnThread(name: "pool-reader") { worker.readReplies() }
-        // The greeting: the initializer ran (or failed).
+        // The greeting: the initializer ran (or failed). A program that never
+        // greets (not a pool worker) is killed after `greetingTimeout`.
+        let greeted = Locked<Bool?>(nil)  // nil: waiting; true: greeted; false: gave up
+        let watchdog = Task.detached {
+            try? await Task.sleep(for: greetingTimeout)
+            guard !Task.isCancelled else { return }
+            if greeted.withLock({ g -> Bool in
+                if g == nil { g = false; return true }
+                return false
+            }) { child.kill() }
+        }
         let hello: PoolReply
         do {
             hello = try await worker.nextReply()
+            greeted.withLock { if $0 == nil { $0 = true } }
+            watchdog.cancel()
         } catch {
+            watchdog.cancel()
             worker.stop(kill: true)
             await worker.exited()
+            if greeted.withLock({ $0 }) == false {
+                throw ProcessPoolError.workerFailed("\(executable) (pid \(child.pid)) did not greet within \(greetingTimeout): not a pool worker?")
+            }
             throw error
         }
         if let message = hello.error {
@@ -419,8 +479,11 @@ final class PoolWorker: Sendable {
         return worker
     }
 
-    /// Sends `job` and waits for its reply. Cancellation kills the worker.
-    func call(_ job: PoolJob) async throws -> PoolReply {
+    /// Sends `job` and waits for its reply. Cancellation kills the worker,
+    /// or with `killOnCancel` false ends the wait at once with
+    /// `CancellationError` and lets the job finish: its reply is dropped and
+    /// `freed` runs then.
+    func call(_ job: PoolJob, killOnCancel: Bool = true, freed: @escaping @Sendable () -> Void = {}) async throws -> PoolReply {
         let id = nextRequest.withLock { n -> UInt64 in
             n += 1
             return n
@@ -441,7 +504,11 @@ final class PoolWorker: Sendable {
             guard reply.id == id else { throw ProcessPoolError.workerFailed("worker \(pid) answered request \(reply.id), not \(id)") }
             return reply
         } onCancel: {
-            process.kill()
+            if killOnCancel {
+                process.kill()
+            } else {
+                abandonReply(then: freed)
+            }
         }
     }
 
@@ -454,10 +521,16 @@ final class PoolWorker: Sendable {
                     return early
                 }
                 if let ended = box.ended { return .failure(ended) }
+                if box.cancelledBeforeWaiting {
+                    box.cancelledBeforeWaiting = false
+                    return .failure(.shutDown)  // replaced below by CancellationError
+                }
                 box.waiting = c
                 return nil
             }
-            if let ready { c.resume(with: ready) }
+            if let ready {
+                if case .failure(.shutDown) = ready { c.resume(throwing: CancellationError()) } else { c.resume(with: ready) }
+            }
         }
     }
 
@@ -493,6 +566,13 @@ final class PoolWorker: Sendable {
     }
 
     private func deliver(_ result: Result<PoolReply, ProcessPoolError>, final: Bool) {
+        if case .success = result, let freed = inbox.withLock({ box -> (@Sendable () -> Void)? in
+            defer { box.discard = nil }
+            return box.discard
+        }) {
+            freed()  // the reply of a job whose caller was cancelled: dropped
+            return
+        }
         let waiter = inbox.withLock { box -> CheckedContinuation<PoolReply, any Error>? in
             if final, case .failure(let e) = result { box.ended = e }
             if let w = box.waiting {

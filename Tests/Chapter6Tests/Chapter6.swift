@@ -204,6 +204,21 @@ struct Chapter6 {
             let again = try await pool.run(.count(1))
             #expect(again.value == .int(1))
         }
+        // Python's shape, on purpose: with letRunningJobsFinish the timeout still fires at 3 u, but nothing kills the
+        // slow job, and leaving the scope waits for it (the seed's shutdown(wait=True)).
+        let start = ContinuousClock.now
+        var timedOutAt: Duration?
+        try await withProcessPool(workers: 2, shutdownPolicy: .letRunningJobsFinish) { pool in
+            let jobs: [PoolJob] = [.burn(cpu: u * 6), .count(1), .count(3)]
+            for await completion in asCompleted(jobs.map { job in { @Sendable in try await pool.run(job) } }, timeout: u * 3) {
+                if case .failure = completion.result { timedOutAt = ContinuousClock.now - start }
+            }
+            #expect(pool.replacements == 0, "no worker was killed")
+        }
+        let total = ContinuousClock.now - start
+        let t = try #require(timedOutAt)
+        #expect(t >= u * 3 && t < u * 4.5, "timed out at \(t)")
+        #expect(total >= u * 6, "the scope waited for the slow job: \(total)")
     }
 
     // MARK: - MapReduce
@@ -587,6 +602,9 @@ struct Chapter6 {
             await #expect(throws: ProcessPoolError.workerDied(pid: running, status: .signalled(SIGKILL))) { try await victim.value }
             #expect(try await pool.run(.count(7)).value == .int(7))
         }
+        // Not a pool worker: garbage instead of frames is a clear error, and so is silence (no greeting).
+        let garbage = await #expect(throws: ProcessPoolError.self) { try await ProcessPool.start(workers: 1, executable: "/bin/echo") }
+        #expect(garbage.map { if case .workerFailed(let why) = $0 { why.contains("bad frame") } else { false } } == true, "\(String(describing: garbage))")
         // Bad input: no workers, and an initializer that fails.
         await #expect(throws: ProcessPoolError.self) { try await withProcessPool(workers: 0) { _ in } }
         await #expect(throws: ProcessPoolError.self) {
