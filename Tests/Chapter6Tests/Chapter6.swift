@@ -440,20 +440,21 @@ struct Chapter6 {
                     }
                 }
             }
-            // Both workers take map jobs (an existence claim about scheduling: shown once in up to five runs).
-            try await showParallelism {
-                let run = try await NgramMapReduce.run(file, rowsPerChunk: 100, strategy: .processes(pool))
-                let pids = Set(run.jobs.map(\.pid))
-                return (pids.count == 2, "\(run.jobs.count) map jobs on \(pids.count) workers")
-            }
             // A malformed row is reported from the worker as a job failure naming its line.
             let bad = try NgramFile(path: ngramFixture("1gram-a-malformed.tsv"))
             await #expect(throws: ProcessPoolError.jobFailed(NgramError.malformedRow(line: 41).description)) {
                 try await NgramMapReduce.run(bad, rowsPerChunk: 50, strategy: .processes(pool))
             }
         }
-        // With threads the map jobs run at the same time: their intervals overlap (shown once in up to five
-        // attempts; another program keeping the cores busy makes it inconclusive, see showParallelism).
+    }
+
+    @Test("Listing 6.8 — map jobs run at the same time: on threads, and on both workers of the pool",
+          .tags(.timing))
+    func listing6_8_parallel() async throws {
+        // Existence claims about scheduling, shown once in up to five attempts (see showParallelism); `.timing`, so
+        // no other test's tasks hold the cooperative pool's threads meanwhile (the threads strategy runs on them).
+        let file = try NgramFile(path: ngramFixture("1gram-a-sample.tsv"))
+        // With threads, map jobs' intervals overlap.
         if Machine.isMulticore {
             try await showParallelism {
                 let run = try await NgramMapReduce.run(file, rowsPerChunk: 100, strategy: .threads)
@@ -461,6 +462,14 @@ struct Chapter6 {
                     run.jobs.indices.contains { j in j != i && run.jobs[i].interval.overlaps(run.jobs[j].interval) }
                 }
                 return (overlapping, "\(run.jobs.count) map jobs on threads, some overlapping: \(overlapping)")
+            }
+        }
+        try await withProcessPool(workers: 2) { pool in
+            // Both workers take map jobs.
+            try await showParallelism {
+                let run = try await NgramMapReduce.run(file, rowsPerChunk: 100, strategy: .processes(pool))
+                let pids = Set(run.jobs.map(\.pid))
+                return (pids.count == 2, "\(run.jobs.count) map jobs on \(pids.count) workers")
             }
         }
     }
