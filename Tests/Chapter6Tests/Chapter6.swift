@@ -453,11 +453,18 @@ struct Chapter6 {
     func listing6_8_parallel() async throws {
         // Existence claims about scheduling, shown once in up to five attempts (see showParallelism); `.timing`, so
         // no other test's tasks hold the cooperative pool's threads meanwhile (the threads strategy runs on them).
-        let file = try NgramFile(path: ngramFixture("1gram-a-sample.tsv"))
+        // A generated file of about 1 MB (40,000 rows) in four chunks: each map job lasts milliseconds, long
+        // enough for the second thread or worker to pick one up while the first still runs.
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("ngrams-\(getpid())-\(UInt64.random(in: 0...UInt64.max)).tsv").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let summary = try NgramGenerator.write(rows: 40_000, keys: 4_000, seed: 6, to: path)
+        let file = try NgramFile(path: path)
+        let rowsPerChunk = summary.rows / 4 + 1
         // With threads, map jobs' intervals overlap.
         if Machine.isMulticore {
             try await showParallelism {
-                let run = try await NgramMapReduce.run(file, rowsPerChunk: 100, strategy: .threads)
+                let run = try await NgramMapReduce.run(file, rowsPerChunk: rowsPerChunk, strategy: .threads)
+                #expect(run.counts.rows == summary.rows && run.counts.totals.count == summary.distinctKeys)
                 let overlapping = run.jobs.indices.contains { i in
                     run.jobs.indices.contains { j in j != i && run.jobs[i].interval.overlaps(run.jobs[j].interval) }
                 }
@@ -467,7 +474,7 @@ struct Chapter6 {
         try await withProcessPool(workers: 2) { pool in
             // Both workers take map jobs.
             try await showParallelism {
-                let run = try await NgramMapReduce.run(file, rowsPerChunk: 100, strategy: .processes(pool))
+                let run = try await NgramMapReduce.run(file, rowsPerChunk: rowsPerChunk, strategy: .processes(pool))
                 let pids = Set(run.jobs.map(\.pid))
                 return (pids.count == 2, "\(run.jobs.count) map jobs on \(pids.count) workers")
             }
