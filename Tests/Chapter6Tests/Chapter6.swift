@@ -688,24 +688,6 @@ func sleepsInKernel(_ pid: pid_t, on wait: String) async -> Bool {
     return false
 }
 
-struct ProcFileUnreadable: Error {}
-
-extension String {
-    /// Reads a small /proc file.
-    init(contentsOfProcFile path: String) throws {
-        guard let file = fopen(path, "r") else { throw ProcFileUnreadable() }
-        defer { fclose(file) }
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 256)
-        while true {
-            let n = fread(&buffer, 1, buffer.count, file)
-            if n <= 0 { break }
-            bytes += buffer[..<n]
-        }
-        self = String(decoding: bytes, as: UTF8.self)
-    }
-}
-
 /// A file of `Fixtures/ngrams`.
 func ngramFixture(_ name: String) -> String {
     URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

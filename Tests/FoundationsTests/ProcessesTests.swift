@@ -148,23 +148,6 @@ private func burn(_ cpu: Duration) {
     while CPUTime.thread() < end {}
 }
 
-extension String {
-    /// Reads a small /proc file.
-    init(contentsOfProcFile path: String) throws {
-        guard let file = fopen(path, "r") else { throw ProcFileError(path: path) }
-        defer { fclose(file) }
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 256)
-        while true {
-            let n = fread(&buffer, 1, buffer.count, file)
-            if n <= 0 { break }
-            bytes += buffer[..<n]
-        }
-        self = String(decoding: bytes, as: UTF8.self)
-    }
-}
-
-struct ProcFileError: Error { var path: String }
 
 /// The evidence recorders the chapters' concurrency claims rest on.
 @Suite("Foundations · evidence", .curriculum, .timeLimit(.minutes(3)))
