@@ -70,7 +70,7 @@ let package = Package(
         /// withTimeout, shield, Future, TaskHandle, toThread, LoopExecutor.
         .target(
             name: "AsyncPrimitives",
-            dependencies: nio + ["CurriculumCore", .product(name: "Logging", package: "swift-log")],
+            dependencies: nio + ["CurriculumCore", "Threads", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         /// Real local network services for tests and apps: the HTTP stub
@@ -239,7 +239,7 @@ let package = Package(
         .target(
             name: "CurriculumTesting",
             dependencies: [
-                "CurriculumCore", "AsyncPrimitives", "PostgresServer", "Parallelism", "Processes", "SocketServers", "ProductsDatabase",
+                "CurriculumCore", "Threads", "AsyncPrimitives", "PostgresServer", "Parallelism", "Processes", "SocketServers", "ProductsDatabase",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: strict
@@ -292,6 +292,14 @@ let package = Package(
             dependencies: [
                 "CurriculumCore", "Threads", "Processes", "CurriculumTesting", "AsyncPrimitives", "Parallelism",
                 "ProcessPools", "MapReduce", "SharedState", "ProductsDatabase", "PostgresServer", "curriculum-worker",
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "Chapter7Tests",
+            dependencies: [
+                "CurriculumCore", "Threads", "Processes", "CurriculumTesting", "AsyncPrimitives", "BlockingHTTP",
+                "LocalServices", "SocketServers", "Parallelism", "curriculum-worker", "echo-server",
             ],
             swiftSettings: strict
         ),

@@ -15,10 +15,17 @@ import CurriculumCore
 /// - Blocking: never call it on the cooperative thread pool from async code
 ///   that should stay responsive — each call parks a pool thread for the whole
 ///   transfer (listing 2.20 shows the damage). From async code, run it on a
-///   dedicated thread (`spawnThread` in `Parallelism`, or `toThread`).
+///   dedicated thread (`spawnThread`, a `ThreadPool`, or `toThread`).
 /// - Cancellation: none. A Swift task cancelled while a thread is inside
 ///   `get` does not interrupt the transfer; bound it with `timeout`.
 public enum BlockingHTTP {
+    /// Listing 7.3's helper: a blocking GET that returns the status code
+    /// (`requests.get(url).status_code`). A status such as 503 is returned,
+    /// not thrown; only a failed transfer throws.
+    public static func statusCode(_ url: String, timeout: Duration? = .seconds(30)) throws(BlockingHTTPError) -> Int {
+        try get(url, timeout: timeout).status
+    }
+
     /// Performs a GET of `url` and returns the status code and the body.
     ///
     /// Like `requests.get`, an HTTP error status (404, 500 …) is not an

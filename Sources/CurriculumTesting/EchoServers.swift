@@ -53,3 +53,20 @@ public func withAsyncEchoServer<T: Sendable>(
         }
     }
 }
+
+/// Runs `body` with a started ``ThreadedEchoServer`` (listings 7.1–7.2) and
+/// always stops it (joining every thread it started).
+public func withThreadedEchoServer<T: Sendable>(
+    log: EventLog = EventLog(),
+    _ body: @Sendable (ThreadedEchoServer) async throws -> T
+) async throws -> T {
+    let server = try ThreadedEchoServer(log: log)
+    do {
+        let result = try await body(server)
+        await server.stop()
+        return result
+    } catch {
+        await server.stop()
+        throw error
+    }
+}

@@ -4,6 +4,7 @@ import Foundation
 import Glibc
 import SocketServers
 import Testing
+import Threads
 
 // A blocking loopback TCP client for server tests (chapters 3, 7, 8), which
 // never blocks the cooperative pool, and checks that a port is closed.
@@ -15,8 +16,16 @@ extension Locked where Value: Sendable {
     public func update<R: Sendable>(_ body: (inout Value) -> R) -> R { withLock { body(&$0) } }
 }
 
+/// The thread pool the test clients block on: 32 threads of their own, so
+/// that many clients of tests running side by side can wait for an echo at
+/// once, and a test that saturates ``Threads/ThreadPool/shared`` on purpose
+/// (chapter 7) never starves them, nor they it.
+extension ThreadPool {
+    public static let testIO = ThreadPool(threads: 32, name: "test-io")
+}
+
 /// A loopback TCP client. Each operation is a blocking syscall run on the
-/// blocking pool (`toThread`), so waiting for an echo never occupies one of
+/// test clients' own pool (`toThread(on: .testIO)`), so waiting for an echo never occupies one of
 /// the cooperative pool's threads, which the async server's tasks need.
 /// Every socket has a 10 s timeout: a broken server fails a test, never hangs it.
 ///
@@ -36,12 +45,12 @@ public final class TestClient: @unchecked Sendable {
 
     /// Connects to `127.0.0.1:port`.
     public static func connect(_ port: Int) async throws -> TestClient {
-        try await toThread { try TestClient(Socket.connect(port: port)) }
+        try await toThread(on: .testIO) { try TestClient(Socket.connect(port: port)) }
     }
 
     /// Connects and immediately records `event` just before calling `connect`.
     public static func connect(_ port: Int, recordingBefore event: String, in log: EventLog) async throws -> TestClient {
-        try await toThread {
+        try await toThread(on: .testIO) {
             log.record(event)
             return try TestClient(Socket.connect(port: port))
         }
@@ -58,7 +67,7 @@ public final class TestClient: @unchecked Sendable {
     /// operation of which client waited in vain.
     private func blocking<T: Sendable>(_ operation: String, _ body: @escaping @Sendable () throws -> T) async throws -> T {
         let localPort = localPort
-        return try await toThread {
+        return try await toThread(on: .testIO) {
             do {
                 return try body()
             } catch SocketError.wouldBlock {
@@ -122,7 +131,7 @@ public final class TestClient: @unchecked Sendable {
     /// (a `poll()` with a timeout, not a sleep).
     public func staysSilent(for window: Duration) async -> Bool {
         if !pending.withLock({ $0.isEmpty }) { return false }
-        return await (try? toThread { !self.socket.waitReadable(timeout: window) }) ?? false
+        return await (try? toThread(on: .testIO) { !self.socket.waitReadable(timeout: window) }) ?? false
     }
 
     /// Half-closes: the server reads EOF, this client can still read.
@@ -147,7 +156,7 @@ public final class TestClient: @unchecked Sendable {
 
 /// True if nothing listens on `port` any more: a connect is refused.
 public func isRefused(_ port: Int) async -> Bool {
-    await (try? toThread { () -> Bool in
+    await (try? toThread(on: .testIO) { () -> Bool in
         do {
             _ = try Socket.connect(port: port)
             return false

@@ -394,17 +394,6 @@ public struct JobHandle: Sendable {
 
 // MARK: - One worker
 
-/// The workers' environment: ours, with the Swift runtime's crash
-/// backtracer off unless `SWIFT_BACKTRACE` is set. A crashing worker would
-/// otherwise stay alive while the backtracer symbolicates (tens of seconds
-/// under the thread sanitizer), holding up the job's failure and the
-/// replacement; set `SWIFT_BACKTRACE=enable=yes` to debug a worker crash.
-func workerEnvironment() -> [String: String] {
-    var environment = ProcessInfo.processInfo.environment
-    if environment["SWIFT_BACKTRACE"] == nil { environment["SWIFT_BACKTRACE"] = "enable=no" }
-    return environment
-}
-
 /// How long a new worker may take to run its initializer and greet.
 let greetingTimeout: Duration = .seconds(10)
 
@@ -450,7 +439,7 @@ final class PoolWorker: Sendable {
     static func launch(executable: String, arguments: [String]) async throws -> PoolWorker {
         let child: ChildProcess
         do {
-            child = try ChildProcess.spawn(executable, arguments: arguments, environment: workerEnvironment(),
+            child = try ChildProcess.spawn(executable, arguments: arguments, environment: ChildProcess.environmentWithoutBacktracer(),
                                            standardInput: .pipe, standardOutput: .pipe, standardError: .inherit)
         } catch {
             throw ProcessPoolError.workerFailed("\(error)")

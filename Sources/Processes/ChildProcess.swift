@@ -7,6 +7,28 @@ import CLinux
 import CurriculumCore
 import Threads
 
+extension ChildProcess {
+    /// This process's environment with the Swift runtime's crash backtracer
+    /// off, unless `SWIFT_BACKTRACE` is set: for children that are expected
+    /// to crash (pool workers, listing 7.9's trapping lock). The backtracer
+    /// would keep a crashing child alive while it symbolicates (tens of
+    /// seconds under the thread sanitizer) and end it by SIGSEGV instead of
+    /// its own signal; set `SWIFT_BACKTRACE=enable=yes` to debug a child's crash.
+    public static func environmentWithoutBacktracer() -> [String: String] {
+        var environment: [String: String] = [:]
+        var entry = environ
+        while let pointer = entry.pointee {
+            let pair = String(cString: pointer)
+            if let equals = pair.firstIndex(of: "=") {
+                environment[String(pair[..<equals])] = String(pair[pair.index(after: equals)...])
+            }
+            entry += 1
+        }
+        if environment["SWIFT_BACKTRACE"] == nil { environment["SWIFT_BACKTRACE"] = "enable=no" }
+        return environment
+    }
+}
+
 /// How a child process ended.
 public enum ProcessTermination: Sendable, Hashable, CustomStringConvertible {
     /// It called `exit` with this status.

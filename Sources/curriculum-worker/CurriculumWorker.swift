@@ -12,6 +12,7 @@ import Glibc
 #endif
 import CLinux
 import CurriculumCore
+import Synchronization
 import Threads
 
 /// The worker's command line. Each subcommand is one `WorkerJob`; a later
@@ -22,7 +23,7 @@ struct CurriculumWorker: ParsableCommand {
         commandName: "curriculum-worker",
         abstract: "Child process for the curriculum's multiprocessing listings.",
         discussion: "Each subcommand prints key=value lines on standard output.",
-        subcommands: [Hello.self, ProcInfo.self, Threads.self, Fib.self, Burn.self, Serve.self, ShmIncrement.self, ShmRace.self, ShmHoldLock.self]
+        subcommands: [Hello.self, ProcInfo.self, Threads.self, Fib.self, Burn.self, Serve.self, ShmIncrement.self, ShmRace.self, ShmHoldLock.self, LockRecursion.self]
     )
 }
 
@@ -268,6 +269,63 @@ struct ShmHoldLock: ParsableCommand {
         report("locked", 1)
         while true { pause() }
     }
+}
+
+/// Listing 7.9 with a lock that is not reentrant, where it may crash or hang
+/// (never inside the test process): sums [1, 2, 3, 4] taking the lock at
+/// every level of the recursion, on a thread of its own, and prints `sum=10`
+/// if it gets that far.
+struct LockRecursion: ParsableCommand {
+    enum Kind: String, ExpressibleByArgument, CaseIterable {
+        /// `Synchronization.Mutex`: traps ("Recursive call to lock Mutex").
+        case mutex
+        /// Foundation's `NSLock`: deadlocks.
+        case nslock
+        /// An error-checking pthread mutex: reports EDEADLK (exit 1).
+        case checked
+        /// A recursive pthread mutex (Python's `RLock`): sum=10.
+        case recursive
+    }
+
+    static let configuration = CommandConfiguration(
+        commandName: "lock-recursion",
+        abstract: "Listing 7.9: a recursive sum under one lock, taken again by its owner at every level."
+    )
+
+    @Option(help: "mutex (traps), nslock (deadlocks), checked (EDEADLK) or recursive (works).")
+    var lock: Kind
+
+    func run() throws {
+        let kind = lock
+        let thread = spawnThread(name: "lock-recursion") { () throws -> Int in
+            let items: ArraySlice<Int> = [1, 2, 3, 4]
+            let log: (ArraySlice<Int>) -> Void = { report("acquired", $0.count) }
+            switch kind {
+            case .mutex: return try recursiveSum(items, lock: StandardMutexLock(), acquired: log)
+            case .nslock: return try recursiveSum(items, lock: FoundationLock(), acquired: log)
+            case .checked: return try recursiveSum(items, lock: CheckedMutex(), acquired: log)
+            case .recursive: return try recursiveSum(items, lock: RecursiveLock(), acquired: log)
+            }
+        }
+        do {
+            report("sum", try thread.join())
+        } catch {
+            report("error", "\(error)")
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// `Synchronization.Mutex` as a ``ListingLock``: re-locking it by its owner traps.
+final class StandardMutexLock: ListingLock {
+    private let mutex = Mutex(())
+    func locked<R>(_ body: () throws -> R) throws -> R { try mutex.withLock { _ in try body() } }
+}
+
+/// Foundation's `NSLock` as a ``ListingLock``: re-locking it by its owner deadlocks.
+final class FoundationLock: ListingLock, @unchecked Sendable {
+    private let lock = NSLock()
+    func locked<R>(_ body: () throws -> R) throws -> R { try lock.withLock { try body() } }
 }
 
 /// 6.15's job: an event loop in this worker process. The synchronous main

@@ -1,6 +1,6 @@
 // echo-server: the chapter 3 echo servers as one program.
 //
-//   swift run echo-server --mode blocking|selector|async [--port N] [--grace-ms MS]
+//   swift run echo-server --mode blocking|selector|async|threads [--port N] [--grace-ms MS]
 //   swift run echo-server signal-demo [--delay SECONDS] [--tasks N]
 //
 // It prints `listening <port>` on stdout once it accepts clients (bind port 0
@@ -39,7 +39,7 @@ func exitWhenStdinCloses(_ enabled: Bool) {
 struct EchoServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "echo-server",
-        abstract: "The echo servers of chapter 3 (blocking, selector, async).",
+        abstract: "The echo servers of chapters 3 and 7 (blocking, selector, async, threads).",
         subcommands: [Serve.self, SignalDemo.self],
         defaultSubcommand: Serve.self
     )
@@ -47,14 +47,14 @@ struct EchoServerCommand: AsyncParsableCommand {
 
 /// Which server to run.
 enum Mode: String, ExpressibleByArgument, CaseIterable {
-    case blocking, selector, async
+    case blocking, selector, async, threads
 }
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve", abstract: "Run an echo server (the default command).")
 
-    @Option(help: "blocking (one client at a time), selector (epoll loop) or async (SwiftNIO).")
+    @Option(help: "blocking (one client at a time), selector (epoll loop), async (SwiftNIO) or threads (a thread per client, listings 7.1-7.2).")
     var mode: Mode = .async
 
     @Option(help: "Port to listen on (0: any free port).")
@@ -88,6 +88,9 @@ struct Serve: AsyncParsableCommand {
             try await serveUntilSignal(port: server.port, logger: logger) { await server.stop() }
         case .blocking:
             let server = try BlockingEchoServer(mode: .oneClientAtATime, port: port, logger: logger)
+            try await serveUntilSignal(port: server.port, logger: logger) { await server.stop() }
+        case .threads:
+            let server = try ThreadedEchoServer(port: port, logger: logger)
             try await serveUntilSignal(port: server.port, logger: logger) { await server.stop() }
         }
         logger.info("stopped")
