@@ -36,6 +36,8 @@ let package = Package(
         .executable(name: "echo-server", targets: ["echo-server"]),
         .executable(name: "products-db", targets: ["products-db"]),
         .executable(name: "rssreader", targets: ["rssreader"]),
+        .executable(name: "load-tester", targets: ["load-tester"]),
+        .executable(name: "hello-tui", targets: ["hello-tui"]),
         .executable(name: "benchmarks", targets: ["benchmarks"]),
     ],
     dependencies: [
@@ -46,6 +48,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        // Already in the graph through postgres-nio; CryptoExtras gives scrypt (chapter 7).
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
     ],
     targets: [
         // MARK: - Foundations: no NIO
@@ -129,6 +133,15 @@ let package = Package(
             dependencies: ["CCurl", "CurriculumCore"],
             swiftSettings: strict
         ),
+        /// Chapter 7: scrypt password hashing (swift-crypto's CryptoExtras), serial and on threads.
+        .target(
+            name: "PasswordHashing",
+            dependencies: [
+                "CurriculumCore", "Threads",
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+            ],
+            swiftSettings: strict
+        ),
         /// The async HTTP layer on AsyncHTTPClient (aiohttp's role).
         .target(
             name: "WebClients",
@@ -171,6 +184,9 @@ let package = Package(
             resources: [.copy("Resources")],
             swiftSettings: strict
         ),
+        /// Terminal apps (chapters 7 and 8): ANSI, cbreak mode, the key loop,
+        /// the load tester's screen.
+        .target(name: "TerminalUI", dependencies: ["CurriculumCore"], swiftSettings: strict),
         /// The RSS/Atom feed reader and link checker.
         .target(
             name: "FeedReader",
@@ -208,6 +224,15 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .executableTarget(name: "hello-tui", dependencies: ["TerminalUI"], swiftSettings: strict),
+        .executableTarget(
+            name: "load-tester",
+            dependencies: [
+                "CurriculumCore", "Threads", "AsyncPrimitives", "TerminalUI", "WebClients",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "rssreader",
             dependencies: [
@@ -221,7 +246,7 @@ let package = Package(
             dependencies: nio + [
                 "CurriculumCore", "Threads", "Processes",
                 "AsyncPrimitives", "LocalServices", "PostgresServer", "Parallelism", "WebClients",
-                "SocketServers", "ProductsDatabase", "FeedReader", "MapReduce", "ProcessPools",
+                "SocketServers", "ProductsDatabase", "FeedReader", "MapReduce", "ProcessPools", "PasswordHashing",
                 // Built alongside so `benchmarks fib` finds its child processes next to itself.
                 "curriculum-worker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -299,7 +324,8 @@ let package = Package(
             name: "Chapter7Tests",
             dependencies: [
                 "CurriculumCore", "Threads", "Processes", "CurriculumTesting", "AsyncPrimitives", "BlockingHTTP",
-                "LocalServices", "SocketServers", "Parallelism", "curriculum-worker", "echo-server",
+                "LocalServices", "SocketServers", "Parallelism", "PasswordHashing", "TerminalUI", "WebClients",
+                "curriculum-worker", "echo-server", "load-tester", "hello-tui",
             ],
             swiftSettings: strict
         ),

@@ -121,6 +121,9 @@ public final class ChildProcess: Sendable {
         case pipe
         /// This process's own standard input.
         case inherit
+        /// A descriptor of ours (duplicated into the child; we keep and close ours),
+        /// such as a pseudo-terminal's slave side.
+        case descriptor(Int32)
     }
 
     /// Where one of the child's output streams goes.
@@ -133,6 +136,8 @@ public final class ChildProcess: Sendable {
         case inherit
         /// For standard error only: wherever standard output goes (`2>&1`).
         case standardOutput
+        /// A descriptor of ours (duplicated into the child; we keep and close ours).
+        case descriptor(Int32)
     }
 
     /// The child's process id.
@@ -216,6 +221,7 @@ public final class ChildProcess: Sendable {
             switch standardInput {
             case .null: posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
             case .inherit: break
+            case .descriptor(let fd): posix_spawn_file_actions_adddup2(&actions, fd, 0)
             case .pipe:
                 let p = try pipe()
                 posix_spawn_file_actions_adddup2(&actions, p.read, 0)
@@ -226,6 +232,7 @@ public final class ChildProcess: Sendable {
                 switch output {
                 case .null: posix_spawn_file_actions_addopen(&actions, target, "/dev/null", O_WRONLY, 0)
                 case .inherit: break
+                case .descriptor(let fd): posix_spawn_file_actions_adddup2(&actions, fd, target)
                 case .standardOutput:
                     if target == 2 { posix_spawn_file_actions_adddup2(&actions, 1, 2) }
                 case .pipe:

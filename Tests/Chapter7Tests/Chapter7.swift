@@ -6,10 +6,13 @@ import Foundation
 import Glibc
 import LocalServices
 import Parallelism
+import PasswordHashing
 import Processes
 import SocketServers
 import Testing
+import TerminalUI
 import Threads
+import WebClients
 
 /// Chapter 7: blocking work on threads. Swift has no GIL, so threads speed up
 /// CPU work too; but async Swift has asyncio's rule — never block a
@@ -507,6 +510,290 @@ struct Chapter7 {
             case .lockOnce: ThreadSafeList(items)
             }
         }
+    }
+
+    // MARK: - The load tester
+
+    @Test("Listing 7.12 — A Tkinter \"hello world\" app", .tags(.terminal, .processes))
+    func listing7_12() async throws {
+        // Book: a Tk window with one button; mainloop() owns the main thread; a slow callback freezes the window.
+        // Swift on Linux: hello-tui, a key loop on the main thread in cbreak mode; Enter "clicks" the button.
+        let pty = try PseudoTerminal(try SiblingExecutable.locate("hello-tui"), arguments: ["--slow-ms", String(ms(3))],
+                                     rows: 10, columns: 40)
+        let before = pty.slaveSettings()
+        try await pty.waitUntil(screenContains: "[ Say Hello ]")
+        pty.type("\r")
+        try await pty.waitUntil(screenContains: "Hello!")
+        pty.type("\r")
+        try await pty.waitUntil(screen: { $0.filter { $0 == "Hello!" }.count == 2 })
+        #expect(pty.text.filter { $0 == "Hello!" }.count == 2)
+
+        // The slow click blocks the loop: a key typed meanwhile is drawn only after it ends.
+        pty.type("s")
+        let typed = ContinuousClock.now
+        pty.type("\r")
+        try await pty.waitUntil(screen: { $0.filter { $0 == "Hello!" }.count == 3 })
+        #expect(ContinuousClock.now - typed >= u * 3, "the third Hello! waited for the slow click")
+
+        pty.type("q")
+        #expect(try await pty.waitForExit() == 0)
+        #expect(pty.slaveSettings() == before, "the terminal settings are restored")
+        #expect(pty.unknownSequences.isEmpty, "\(pty.unknownSequences)")
+    }
+
+    @Test("Listing 7.13 — The load tester class", .tags(.http), .bookSecond(.milliseconds(250)))
+    func listing7_13() async throws {
+        // Book: StressTest runs aiohttp requests on a loop in another thread, counts completions without a lock (only
+        // the loop's thread touches the counter) and calls back every 1 %; cancel() is posted onto that loop.
+        // Swift: LoadTester — one task owns the counter; Task.cancel() is thread-safe, so nothing is posted.
+        try await withStubServer { stub in
+            try await withHTTPClient(configuration: .init(timeout: .seconds(30), maxConnectionsPerHost: 100)) { client in
+                // 200 requests: a callback every 2 completions, and real traffic (the seed's gather ran after its
+                // session had closed: every request failed at once and the bar still reached 100 %).
+                let reports = Locked<[LoadTestProgress]>([])
+                let tester = try LoadTester(url: stub.url("/"), totalRequests: 200, client: client)
+                let summary = await tester.start { p in reports.update { $0.append(p) } }.summary
+                #expect(reports.get.map(\.completed) == Array(stride(from: 2, through: 200, by: 2)))
+                #expect(reports.get.allSatisfy { $0.total == 200 })
+                #expect(summary.byStatus == [200: 200] && summary.completed == 200 && !summary.cancelled)
+                #expect(stub.counters.completed == 200, "the stub served every request")
+
+                // Below 100 requests: a callback after every completion (the listing divides by zero).
+                let few = Locked<[Int]>([])
+                _ = try await LoadTester(url: stub.url("/"), totalRequests: 50, client: client)
+                    .start { p in few.update { $0.append(p.completed) } }.summary
+                #expect(few.get == Array(1...50))
+
+                // Error statuses are completed requests, reported by status.
+                let errors = try await LoadTester(url: stub.url("/status/500"), totalRequests: 10, client: client).start().summary
+                #expect(errors.byStatus == [500: 10] && errors.completed == 10 && errors.failures == 0)
+
+                // Cancel from a plain thread while 40 requests hang.
+                stub.resetCounters()
+                let late = Locked<[Int]>([])
+                let hanging = try LoadTester(url: stub.url("/hang"), totalRequests: 40, client: client, maxConcurrent: 40)
+                let run = hanging.start { p in late.update { $0.append(p.completed) } }
+                try await stub.waitUntil(inFlight: 40)
+                let cancelledAt = ContinuousClock.now
+                try await spawnThread(name: "ui-7.13") { hanging.cancel() }.value
+                let cancelled = await run.summary
+                #expect(ContinuousClock.now - cancelledAt < u * 2, "the run ended soon after cancel()")
+                #expect(cancelled.cancelled && cancelled.completed == 0)
+                try await stub.waitUntil(aborted: 40)
+                #expect(stub.counters.inFlight == 0)
+                #expect(late.get.isEmpty, "no callback for cancelled requests, none after the summary")
+                hanging.cancel()  // twice: a no-op
+
+                // cancel() before start() is a no-op: the run then goes ahead.
+                let early = try LoadTester(url: stub.url("/"), totalRequests: 5, client: client)
+                early.cancel()
+                #expect(await early.start().summary.completed == 5)
+            }
+        }
+        // Bad input: a clear error, no trap; a refused port is a counted failure.
+        await #expect(throws: LoadTestError.self) {
+            try await withHTTPClient { client in _ = try LoadTester(url: "http://127.0.0.1:1/", totalRequests: 0, client: client) }
+        }
+        let refusing = try RefusingPort()
+        defer { refusing.close() }
+        let refused = try await withHTTPClient { client in
+            try await LoadTester(url: refusing.baseURL + "/", totalRequests: 5, client: client).start().summary
+        }
+        #expect(refused.failures == 5 && refused.completed == 5 && refused.byStatus.isEmpty)
+        #expect(refused.firstFailure != nil)
+    }
+
+    @Test("Listing 7.14 — The Tkinter GUI: the screen's state machine, renderer and progress queue")
+    func listing7_14Model() async throws {
+        // Book: a Tk window; the tester's callback only puts a percentage into a queue that the GUI polls every
+        // 25 ms. Swift: LoadTesterScreen (pure state: keys and progress in, effects out), LoadTesterRenderer, and
+        // UIQueue, which the key loop drains whole each tick (the listing takes one item per tick).
+        var screen = LoadTesterScreen()
+        for c in "http://127.0.0.1:9/" { #expect(screen.handle(key: .character(c)) == nil) }
+        #expect(screen.handle(key: .tab) == nil)
+        for c in "40" { _ = screen.handle(key: .character(c)) }
+        #expect(screen.handle(key: .enter) == .start(url: "http://127.0.0.1:9/", count: 40))
+        #expect(screen.buttonLabel == "Cancel")
+        screen.handle(completed: 20, total: 40)
+        #expect(screen.percent == 50)
+        screen.handle(completed: 40, total: 40)
+        #expect(screen.buttonLabel == "Submit" && screen.percent == 100, "100 % is drawn; the listing never draws it")
+
+        // Cancel while running.
+        #expect(screen.handle(key: .enter) == .start(url: "http://127.0.0.1:9/", count: 40))
+        #expect(screen.handle(key: .enter) == .cancel)
+        #expect(screen.buttonLabel == "Submit")
+        screen.finished(cancelled: true, message: "3 requests")
+        #expect(screen.status.hasPrefix("Cancelled"))
+
+        // Bad counts: an inline error and no effect (the listing raises after the label already says Cancel).
+        for bad in ["abc", "0", ""] {
+            var form = LoadTesterScreen(url: "http://127.0.0.1:9/", count: bad)
+            #expect(form.handle(key: .enter) == nil)
+            #expect(form.buttonLabel == "Submit" && form.status.contains("at least 1"))
+        }
+        var noURL = LoadTesterScreen(url: "example", count: "3")
+        #expect(noURL.handle(key: .enter) == nil && noURL.status.contains("http://"))
+        // Quitting: Esc anywhere, q where it is not text.
+        var form = LoadTesterScreen()
+        #expect(form.handle(key: .character("q")) == nil && form.url == "q")
+        #expect(form.handle(key: .escape) == .quit)
+
+        // Ten queued updates are drained in one tick and the newest is drawn.
+        let queue = UIQueue<LoadTestProgress>()
+        var running = LoadTesterScreen(url: "http://127.0.0.1:9/", count: "10")
+        _ = running.handle(key: .enter)
+        for k in 1...9 { queue.post(LoadTestProgress(completed: k, total: 10)) }
+        let drained = queue.drain()
+        #expect(drained.count == 9 && queue.drain().isEmpty)
+        for p in drained { running.handle(completed: p.completed, total: p.total) }
+        #expect(running.percent == 90)
+
+        // Renderer: a 20-cell bar at 50 % has 10 filled cells; no line wider than the terminal.
+        #expect(LoadTesterRenderer.bar(percent: 50, cells: 20) == "[" + String(repeating: "#", count: 10) + String(repeating: "-", count: 10) + "]")
+        let lines = LoadTesterRenderer.lines(running, columns: 40)
+        #expect(lines.allSatisfy { $0.count <= 40 })
+        #expect(lines.contains { $0.contains("90%") && $0.contains("[") })
+        // Key decoding: CR is Enter, DEL is Backspace, an arrow key is one key.
+        #expect(Key.decode(Array("a\r\u{7F}\t".utf8)) == [.character("a"), .enter, .backspace, .tab])
+        #expect(Key.decode([27, 91, 65, 120]) == [.other([27, 91, 65]), .character("x")])
+    }
+
+    @Test("Listing 7.14 — The Tkinter GUI: load-tester in a terminal", .tags(.terminal, .processes, .http))
+    func listing7_14Terminal() async throws {
+        try await withStubServer { stub in
+            let pty = try PseudoTerminal(try SiblingExecutable.locate("load-tester"),
+                                         arguments: ["--url", stub.url("/"), "--requests", "40"], rows: 12, columns: 60)
+            let before = pty.slaveSettings()
+            try await pty.waitUntil(screenContains: "100%")
+            try await pty.waitUntil(screenContains: "[ Submit ]")
+            #expect(stub.counters.completed == 40)
+            // A second run against /hang, cancelled from the keyboard.
+            pty.type(String(repeating: "\u{7F}", count: stub.url("/").count) + stub.url("/hang"))
+            try await pty.waitUntil(screenContains: "/hang")
+            pty.type("\r")
+            try await pty.waitUntil(screenContains: "[ Cancel ]")
+            try await stub.waitUntil(inFlight: 40)
+            pty.type("c")
+            try await pty.waitUntil(screenContains: "Cancelled")
+            try await stub.waitUntil(aborted: 40)
+            #expect(stub.counters.inFlight == 0)
+            pty.type("\u{1B}")
+            #expect(try await pty.waitForExit() == 0)
+            #expect(pty.slaveSettings() == before)
+            #expect(pty.unknownSequences.isEmpty, "\(pty.unknownSequences)")
+        }
+    }
+
+    @Test("Listing 7.15 — The load tester app", .tags(.terminal, .processes, .http), arguments: [false, true])
+    func listing7_15(dedicatedLoop: Bool) async throws {
+        // Book: asyncio's loop runs forever in a daemon thread, Tk's mainloop on the main thread; closing the window
+        // ends the program. Swift: the key loop on its own thread, the load as tasks (or, --dedicated-loop, on an
+        // event-loop thread like the book's); quitting cancels the run, shuts the client down, restores the terminal.
+        try await withStubServer { stub in
+            let pty = try PseudoTerminal(
+                try SiblingExecutable.locate("load-tester"),
+                arguments: ["--url", stub.url("/delay/\(ms(1))"), "--requests", "40", "--concurrency", "10"]
+                    + (dedicatedLoop ? ["--dedicated-loop"] : []),
+                rows: 12, columns: 60)
+            let before = pty.slaveSettings()
+            try await pty.waitUntil(screenContains: "[ Cancel ]")
+            try await stub.waitUntil(completed: 10)
+            // Progress is drawn as it happens: the bar is seen between 0 and 100.
+            try await pty.waitUntil(row: { row in
+                guard let p = row.split(separator: " ").last.flatMap({ Int($0.dropLast()) }), row.hasPrefix("[") else { return false }
+                return p > 0 && p < 100
+            })
+            // The UI loop is never blocked by the I/O: a key moves the focus while the requests run.
+            pty.type("\t")
+            try await pty.waitUntil(row: { $0.hasPrefix("> Requests:") })
+            #expect(stub.counters.inFlight > 0, "still running when the key was drawn")
+            let inFlight = stub.counters.inFlight
+            pty.type("q")
+            #expect(try await pty.waitForExit() == 0)
+            try await stub.waitUntil { $0.inFlight == 0 }
+            #expect(stub.counters.aborted >= 1 && stub.counters.aborted <= inFlight + 10)
+            #expect(stub.counters.completed < 40, "quitting stopped the run")
+            #expect(pty.slaveSettings() == before)
+            #expect(pty.unknownSequences.isEmpty, "\(pty.unknownSequences)")
+        }
+    }
+
+    // MARK: - CPU work in C: scrypt
+
+    @Test("Listing 7.16 — Hashing passwords with scrypt")
+    func listing7_16() async throws {
+        // Book: 10,000 random passwords hashed with scrypt (N=2048, r=8, p=1, 16-byte salt, 64 bytes) one after
+        // another: slow, CPU-bound. Swift: swift-crypto's KDF.Scrypt (BoringSSL), checked against RFC 7914.
+        let vectors: [(password: String, salt: String, n: Int, r: Int, p: Int, key: String)] = [
+            ("", "", 16, 1, 1,
+             "77d6576238657b203b19ca42c18a0497f16b4844e3074ae8dfdffa3fede21442fcd0069ded0948f8326a753a0fc81f17e8d3e0fb2e0d3628cf35e20c38d18906"),
+            ("password", "NaCl", 1024, 8, 16,
+             "fdbabe1c9d3472007856e7190d01e9fe7c6ad7cbc8237830e77376634b3731622eaf30d92e22a3886ff109279d9830dac727afb94a83ee6d8360cbdfa2cc0640"),
+            ("pleaseletmein", "SodiumChloride", 16384, 8, 1,
+             "7023bdcb3afd7348461c06cd81fd38ebfda8fbba904f8e3ea9b543f6545da1f2d5432955613f0fcf62d49705242a9af9e61e85dc0d651e40dfcf017b45575887"),
+        ]
+        for v in vectors {
+            let hasher = PasswordHasher(rounds: v.n, blockSize: v.r, parallelism: v.p, outputByteCount: 64)
+            let key = try await toThread { try hasher.hash(v.password, salt: Array(v.salt.utf8)) }
+            #expect(hexString(key) == v.key, "RFC 7914 vector N=\(v.n)")
+        }
+
+        var rng = SplitMix64(seed: 716)
+        let hasher = PasswordHasher.book
+        let items = (0..<32).map { _ in
+            PasswordHasher.Item(password: randomPassword(length: 10, using: &rng), salt: randomSalt(count: 16, using: &rng))
+        }
+        #expect(items.allSatisfy { $0.password.count == 10 && $0.password.allSatisfy { ("a"..."z").contains($0) } })
+        let keys = try await toThread { try hasher.hashSerially(items) }
+        #expect(keys.allSatisfy { $0.count == 64 })
+        #expect(Set(keys.map(hexString)).count == 32)
+        for (item, key) in zip(items, keys) {
+            #expect(try hasher.verify(item.password, salt: item.salt, key: key))
+        }
+        // Same password and salt → same key; another salt → another key.
+        let first = items[0]
+        #expect(try hasher.hash(first.password, salt: first.salt) == keys[0])
+        #expect(try hasher.hash(first.password, salt: items[1].salt) != keys[0])
+        // Bad parameters are an error, not a trap.
+        #expect(throws: PasswordHashingError.self) { try PasswordHasher(rounds: 1000).hash("x", salt: []) }
+        #expect(throws: PasswordHashingError.self) { try PasswordHasher(outputByteCount: 0).hash("x", salt: []) }
+    }
+
+    @Test("Listing 7.17 — Hashing with multiple threads and asyncio", .tags(.timing))
+    func listing7_17() async throws {
+        // Book: run_in_executor on a ThreadPoolExecutor makes 10,000 hashes ~5× faster: hashlib's scrypt releases
+        // the GIL. (Seed and book gather after the executor's with-block, whose exit waits for every hash on the
+        // event-loop thread: the loop is blocked throughout. Not ported.) Swift: no GIL; slices on pool threads.
+        var rng = SplitMix64(seed: 717)
+        let items = (0..<32).map { _ in
+            PasswordHasher.Item(password: randomPassword(using: &rng), salt: randomSalt(using: &rng))
+        }
+        let hasher = PasswordHasher.book
+        let serial = try await toThread { try hasher.hashSerially(items) }
+
+        let pool = ThreadPool(threads: Machine.cores, name: "scrypt")
+        defer { pool.shutdown() }
+        let ticks = Locked(0)
+        let ticker = Task {
+            while !Task.isCancelled {
+                ticks.update { $0 += 1 }
+                try? await Task.sleep(for: u / 10)
+            }
+        }
+        let start = ContinuousClock.now
+        let (keys, slices) = try await hasher.hashAll(items, concurrency: Machine.cores, on: pool)
+        let wall = ContinuousClock.now - start
+        ticker.cancel()
+        #expect(keys == serial, "the parallel keys equal the serial ones, in input order")
+        #expect(slices.map(\.count).reduce(0, +) == 32)
+        #expect(Set(slices.map(\.threadID)).isSubset(of: pool.threadIDs))
+        #expect(ticks.get >= 3, "the caller's ticker kept ticking during the run (\(ticks.get) ticks in \(wall))")
+        guard Machine.isMulticore else { return }
+        #expect(Set(slices.map(\.threadID)).count == Machine.cores)
+        #expect(Interval.allOverlap(slices.map(\.interval)), "the slices ran at the same time")
+        let cpu = slices.map(\.cpuTime).reduce(.zero, +)
+        #expect(cpu / wall > 1.3, "summed thread CPU \(cpu) over wall \(wall)")
     }
 
     /// The `id=N` the stub echoes in a response body, or -1.

@@ -1,0 +1,122 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CurriculumCore
+
+/// The terminal a program runs in: its size, and cbreak mode restored on
+/// every exit path (listing 8.8's `tty.setcbreak`, which the listings never undo).
+public enum Terminal {
+    /// A terminal's size in character cells.
+    public struct Size: Sendable, Equatable {
+        public var rows: Int
+        public var columns: Int
+        public init(rows: Int, columns: Int) {
+            self.rows = rows
+            self.columns = columns
+        }
+    }
+
+    /// Whether `fd` is a terminal (`isatty`).
+    public static func isTerminal(_ fd: Int32) -> Bool { isatty(fd) == 1 }
+
+    /// The size with Python's precedence (`shutil.get_terminal_size`):
+    /// `COLUMNS`/`LINES` from the environment, then the terminal on `fd`
+    /// (`TIOCGWINSZ`), then 80 × 24.
+    public static func size(of fd: Int32 = 1, environment: [String: String] = currentEnvironment()) -> Size {
+        var window = winsize()
+        let fromTerminal = ioctl(fd, UInt(TIOCGWINSZ), &window) == 0 && window.ws_col > 0 && window.ws_row > 0
+        let columns = environment["COLUMNS"].flatMap { Int($0) }.flatMap { $0 > 0 ? $0 : nil }
+            ?? (fromTerminal ? Int(window.ws_col) : 80)
+        let rows = environment["LINES"].flatMap { Int($0) }.flatMap { $0 > 0 ? $0 : nil }
+            ?? (fromTerminal ? Int(window.ws_row) : 24)
+        return Size(rows: rows, columns: columns)
+    }
+
+    /// `COLUMNS` and `LINES` of this process's environment.
+    public static func currentEnvironment() -> [String: String] {
+        var environment: [String: String] = [:]
+        for key in ["COLUMNS", "LINES"] {
+            if let value = getenv(key) { environment[key] = String(cString: value) }
+        }
+        return environment
+    }
+
+    /// Runs `body` with `fd` in cbreak mode — no echo, no line buffering
+    /// (`ECHO` and `ICANON` cleared, `VMIN` 1, `VTIME` 0), while `ISIG`
+    /// (Ctrl-C still signals) and `ICRNL` stay — and restores the saved
+    /// settings afterwards: when `body` returns or throws, and when SIGINT,
+    /// SIGTERM or SIGHUP arrives (a handler restores them, then the signal's
+    /// default action ends the process with its usual status).
+    /// - Throws: ``TerminalError/notATerminal`` if `fd` is not a terminal.
+    public static func withCbreakMode<T>(_ fd: Int32 = 0, _ body: () throws -> T) throws -> T {
+        var saved = termios()
+        guard tcgetattr(fd, &saved) == 0 else { throw TerminalError.notATerminal(fd: fd) }
+        var raw = saved
+        raw.c_lflag &= ~tcflag_t(ECHO | ICANON)
+        raw.c_lflag |= tcflag_t(ISIG)
+        raw.c_cc.6 = 1  // VMIN
+        raw.c_cc.5 = 0  // VTIME
+        RestoreOnSignal.install(fd: fd, settings: saved)
+        defer {
+            var settings = saved
+            _ = tcsetattr(fd, TCSAFLUSH, &settings)
+            RestoreOnSignal.uninstall()
+        }
+        guard tcsetattr(fd, TCSAFLUSH, &raw) == 0 else { throw TerminalError.notATerminal(fd: fd) }
+        return try body()
+    }
+
+    /// Writes `text` to `fd` in full (the apps draw with this: no stdio buffering).
+    public static func write(_ text: String, to fd: Int32 = 1) {
+        var bytes = Array(text.utf8)[...]
+        while !bytes.isEmpty {
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { return }
+            bytes = bytes.dropFirst(n)
+        }
+    }
+}
+
+/// A terminal operation that cannot be done.
+public enum TerminalError: Error, Sendable, Equatable, CustomStringConvertible {
+    case notATerminal(fd: Int32)
+    case tooSmall(needed: Terminal.Size, actual: Terminal.Size)
+
+    public var description: String {
+        switch self {
+        case .notATerminal(let fd): "descriptor \(fd) is not a terminal"
+        case .tooSmall(let needed, let actual):
+            "the terminal is \(actual.columns)×\(actual.rows); this program needs at least \(needed.columns)×\(needed.rows)"
+        }
+    }
+}
+
+/// The signal handlers that put the terminal back before the process dies.
+/// Only async-signal-safe calls inside: `tcsetattr`, `write`, `signal`, `raise`.
+private enum RestoreOnSignal {
+    nonisolated(unsafe) static var fd: Int32 = -1
+    nonisolated(unsafe) static var settings = termios()
+    static let signals = [SIGINT, SIGTERM, SIGHUP]
+
+    static func install(fd: Int32, settings: termios) {
+        Self.settings = settings
+        Self.fd = fd
+        for signal in signals {
+            _ = Glibc.signal(signal) { number in
+                if RestoreOnSignal.fd >= 0 {
+                    _ = tcsetattr(RestoreOnSignal.fd, TCSAFLUSH, &RestoreOnSignal.settings)
+                    let show = "\u{1B}[?25h\r\n"
+                    _ = show.withCString { Glibc.write(1, $0, strlen($0)) }
+                }
+                _ = Glibc.signal(number, SIG_DFL)
+                _ = raise(number)
+            }
+        }
+    }
+
+    static func uninstall() {
+        for signal in signals { _ = Glibc.signal(signal, SIG_DFL) }
+        fd = -1
+    }
+}
