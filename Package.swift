@@ -246,7 +246,7 @@ let package = Package(
             dependencies: nio + [
                 "CurriculumCore", "Threads", "Processes",
                 "AsyncPrimitives", "LocalServices", "PostgresServer", "Parallelism", "WebClients",
-                "SocketServers", "ProductsDatabase", "FeedReader", "MapReduce", "ProcessPools", "PasswordHashing",
+                "SocketServers", "ProductsDatabase", "FeedReader", "MapReduce", "ProcessPools", "PasswordHashing", "TerminalUI",
                 // Built alongside so `benchmarks fib` finds its child processes next to itself.
                 "curriculum-worker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
