@@ -124,8 +124,14 @@ public final class ThreadPool: Sendable {
         }
     }
 
-    /// How many submitted pieces of work have not started yet.
-    public var queuedCount: Int { queue.count }
+    /// How many submitted pieces of work have not been taken by a thread yet.
+    public var queuedCount: Int { queue.depth.value }
+
+    /// Suspends until at least `n` pieces of work wait in the queue: the
+    /// evidence that work is queued, for tests (bounded by a `WaitLimit`).
+    public func waitUntil(queued n: Int) async throws {
+        try await queue.depth.waitUntil { $0 >= n }
+    }
 
     /// Stops taking work, lets the queued work run, and joins every thread
     /// (`executor.shutdown(wait=True)`). Blocks the calling thread; idempotent.
@@ -261,6 +267,9 @@ private final class JobQueue: @unchecked Sendable {
     private var jobs: [Job?] = []
     private var head = 0
     private var closed = false
+    /// How many jobs wait (updated under the mutex; `Watched` never calls
+    /// back into the queue, so the lock order mutex → watched is safe).
+    let depth = Watched(0)
 
     init() {
         pthread_mutex_init(mutex, nil)
@@ -277,10 +286,15 @@ private final class JobQueue: @unchecked Sendable {
     /// Appends a job and wakes one thread; false once the queue is closed.
     func put(_ job: @escaping Job) -> Bool {
         pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        guard !closed else { return false }
+        guard !closed else {
+            pthread_mutex_unlock(mutex)
+            return false
+        }
         jobs.append(job)
+        let waiting = jobs.count - head
+        depth.update { $0 = waiting }  // under the mutex: updates stay in order
         pthread_cond_signal(condition)
+        pthread_mutex_unlock(mutex)
         return true
     }
 
@@ -294,6 +308,8 @@ private final class JobQueue: @unchecked Sendable {
         guard head < jobs.count else { return nil }
         let job = jobs[head].take()
         head += 1
+        let waiting = jobs.count - head
+        depth.update { $0 = waiting }
         if head == jobs.count {
             jobs.removeAll(keepingCapacity: true)
             head = 0
@@ -302,12 +318,6 @@ private final class JobQueue: @unchecked Sendable {
             head = 0
         }
         return job
-    }
-
-    var count: Int {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        return jobs.count - head
     }
 
     /// No more jobs are accepted; the threads drain the queue and return.

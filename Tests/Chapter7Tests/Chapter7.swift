@@ -305,7 +305,7 @@ struct Chapter7 {
         await occupied.enter()
         let ran = Locked(0)
         let queued = Task { try await toThread(on: pool) { ran.update { $0 += 1 } } }
-        try await eventually { while pool.queuedCount < 1 { await Task.yield() } }
+        try await pool.waitUntil(queued: 1)
         queued.cancel()
         await #expect(throws: CancellationError.self) { try await queued.value }
         #expect(!gate.isOpen, "CancellationError came while the pool's only thread was still busy")
