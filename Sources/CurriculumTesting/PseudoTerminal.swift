@@ -16,6 +16,8 @@ public final class PseudoTerminal: Sendable {
     public let process: ChildProcess
     public let master: Int32
     public let slave: Int32
+    /// The slave side's settings before the app started (see ``slaveSettings()``).
+    public let initialSettings: [UInt8]
     private let screen: Locked<VirtualTerminal>
     /// Screen snapshots (its text rows), updated after every read.
     private let rows: Watched<[String]>
@@ -33,6 +35,7 @@ public final class PseudoTerminal: Sendable {
         }
         _ = fcntl(master, F_SETFD, FD_CLOEXEC)
         _ = fcntl(slave, F_SETFD, FD_CLOEXEC)
+        initialSettings = Self.settings(of: slave)
         var env = environment ?? ChildProcess.environmentWithoutBacktracer()
         env["TERM"] = "xterm"
         env["COLUMNS"] = nil
@@ -126,9 +129,11 @@ public final class PseudoTerminal: Sendable {
     }
 
     /// The slave side's terminal settings now (`tcgetattr`), as comparable bytes.
-    public func slaveSettings() -> [UInt8] {
+    public func slaveSettings() -> [UInt8] { Self.settings(of: slave) }
+
+    private static func settings(of fd: Int32) -> [UInt8] {
         var settings = termios()
-        _ = tcgetattr(slave, &settings)
+        _ = tcgetattr(fd, &settings)
         return withUnsafeBytes(of: &settings) { Array($0) }
     }
 
