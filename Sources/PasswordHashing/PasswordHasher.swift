@@ -69,7 +69,7 @@ public struct PasswordHasher: Sendable, Equatable {
         }
     }
 
-    /// What one slice of ``hashAll(_:concurrency:on:)`` did: the evidence of parallelism.
+    /// What one worker of ``hashAll(_:concurrency:on:)`` did: the evidence of parallelism.
     public struct Slice: Sendable {
         /// The kernel id of the thread that hashed it.
         public var threadID: Int32
@@ -81,34 +81,48 @@ public struct PasswordHasher: Sendable, Equatable {
         public var count: Int
     }
 
-    /// Hashes every item: split into `concurrency` contiguous slices, each run
-    /// on a thread of `pool` (never on the cooperative pool, which stays free:
-    /// the book's version blocks its event loop for the whole run). The keys
-    /// come back in input order.
+    /// Hashes every item on `concurrency` threads of `pool` (never on the
+    /// cooperative pool, which stays free: the book's version blocks its event
+    /// loop for the whole run). Each worker takes the next unhashed item until
+    /// none is left, so a worker on a slower core does less and none idles
+    /// while another still has a backlog (fixed slices left one thread idle
+    /// for a tenth of the run on a busy machine). The keys come back in input
+    /// order; each worker's ``Slice`` is the evidence of parallelism.
     public func hashAll(
         _ items: [Item], concurrency: Int, on pool: ThreadPool = .shared
     ) async throws -> (keys: [[UInt8]], slices: [Slice]) {
-        let count = max(1, min(concurrency, items.count))
-        let bounds = (0...count).map { $0 * items.count / count }
+        let workers = max(1, min(concurrency, items.count))
+        let next = Locked(0)
         let hasher = self
-        let slices = try await withThrowingTaskGroup(of: (Int, [[UInt8]], Slice).self) { group in
-            for s in 0..<count {
-                let part = Array(items[bounds[s]..<bounds[s + 1]])
+        let parts = try await withThrowingTaskGroup(of: ([(Int, [UInt8])], Slice).self) { group in
+            for _ in 0..<workers {
                 group.addTask {
-                    try await pool.run { () throws -> (Int, [[UInt8]], Slice) in
+                    try await pool.run { () throws -> ([(Int, [UInt8])], Slice) in
                         let start = ContinuousClock.now
                         let cpu = CPUTime.thread()
-                        let keys = try part.map { item throws(PasswordHashingError) in try hasher.hash(item.password, salt: item.salt) }
+                        var keys: [(Int, [UInt8])] = []
+                        while true {
+                            let index = next.withLock { n -> Int in
+                                defer { n += 1 }
+                                return n
+                            }
+                            guard index < items.count else { break }
+                            keys.append((index, try hasher.hash(items[index].password, salt: items[index].salt)))
+                        }
                         let slice = Slice(
                             threadID: currentThreadID(), interval: Interval(start: start, end: .now),
-                            cpuTime: CPUTime.thread() - cpu, count: part.count)
-                        return (s, keys, slice)
+                            cpuTime: CPUTime.thread() - cpu, count: keys.count)
+                        return (keys, slice)
                     }
                 }
             }
-            return try await group.reduce(into: []) { $0.append($1) }.sorted { $0.0 < $1.0 }
+            return try await group.reduce(into: []) { $0.append($1) }
         }
-        return (slices.flatMap(\.1), slices.map(\.2))
+        var keys = [[UInt8]](repeating: [], count: items.count)
+        for (pairs, _) in parts {
+            for (index, key) in pairs { keys[index] = key }
+        }
+        return (keys, parts.map(\.1))
     }
 
     /// Hashes every item one after another on the calling thread (listing 7.16).
