@@ -788,10 +788,17 @@ struct Chapter7 {
         #expect(Set(slices.map(\.threadID)).isSubset(of: pool.threadIDs))
         #expect(ticks.get >= 3, "the caller's ticker kept ticking during the run (\(ticks.get) ticks in \(wall))")
         guard Machine.isMulticore else { return }
-        #expect(Set(slices.map(\.threadID)).count == Machine.cores)
-        #expect(Interval.allOverlap(slices.map(\.interval)), "the slices ran at the same time")
-        let cpu = slices.map(\.cpuTime).reduce(.zero, +)
-        #expect(cpu / wall > 1.3, "summed thread CPU \(cpu) over wall \(wall)")
+        // Parallel: the workers overlapped and kept more than 1.3 cores busy (one clear showing is the evidence;
+        // another program's load can hide it in one attempt — showParallelism retries and measures that load).
+        try await showParallelism {
+            let start = ContinuousClock.now
+            let (again, slices) = try await hasher.hashAll(items, concurrency: Machine.cores, on: pool)
+            let wall = ContinuousClock.now - start
+            let cpu = slices.map(\.cpuTime).reduce(.zero, +)
+            let overlapped = Interval.allOverlap(slices.map(\.interval)) && Set(slices.map(\.threadID)).count == Machine.cores
+            return (again == serial && overlapped && cpu / wall > 1.3,
+                    "\(slices.map(\.count)) hashes per worker, summed thread CPU \(cpu) over wall \(wall)")
+        }
     }
 
     /// The `id=N` the stub echoes in a response body, or -1.
