@@ -142,7 +142,7 @@ struct PoolBenchmark: AsyncParsableCommand {
             for h in handles { guard try await h.outcome.value == .int(1) else { throw ValidationError("wrong result") } }
             let wall = (ContinuousClock.now - start).seconds
             var workerCPU = 0.0
-            for pid in pool.workerPIDs { workerCPU += processCPU(pid) }
+            for pid in pool.workerPIDs { workerCPU += CPUSplit.process(pid)?.total.seconds ?? 0 }
             return (wall, (CPUTime.process() - cpu0).seconds, workerCPU)
         }
         let rate = Double(jobs) / wall
@@ -159,14 +159,5 @@ struct PoolBenchmark: AsyncParsableCommand {
         }
         if let py = pyRate { print(String(format: "Swift vs Python: %.1f× (target ≥ 5×)", rate / py)) }
         print(String(format: "RESULT jobs=%d workers=%d jobs_per_s=%.0f py_jobs_per_s=%.0f", jobs, workers, rate, pyRate ?? -1))
-    }
-
-    /// User + system CPU of a live process, from /proc/<pid>/stat.
-    private func processCPU(_ pid: pid_t) -> Double {
-        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = text.lastIndex(of: ")") else { return 0 }
-        let fields = text[text.index(after: close)...].split(separator: " ")
-        guard fields.count > 13, let utime = Double(fields[11]), let stime = Double(fields[12]) else { return 0 }
-        return (utime + stime) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 }
