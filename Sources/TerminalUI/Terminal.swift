@@ -67,7 +67,14 @@ public enum Terminal {
     }
 
     /// Writes `text` to `fd` in full (the apps draw with this: no stdio buffering).
+    /// - Precondition: while a ``TerminalApp`` runs, only its thread draws on
+    ///   its output (listing 7.14's rule: workers post to a queue, the UI
+    ///   thread draws); a worker drawing there stops the program with a clear message.
     public static func write(_ text: String, to fd: Int32 = 1) {
+        if let owner = UIThread.owner.withLock({ $0 }), owner.fd == fd {
+            precondition(pthread_equal(owner.thread, pthread_self()) != 0,
+                         "only the UI thread draws: a worker wrote to the terminal while a TerminalApp was running")
+        }
         var bytes = Array(text.utf8)[...]
         while !bytes.isEmpty {
             let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
@@ -119,4 +126,13 @@ private enum RestoreOnSignal {
         for signal in signals { _ = Glibc.signal(signal, SIG_DFL) }
         fd = -1
     }
+}
+
+/// The thread that runs a ``TerminalApp`` and the descriptor it draws on.
+enum UIThread {
+    struct Owner: @unchecked Sendable {  // pthread_t is a plain integer on Linux
+        var thread: pthread_t
+        var fd: Int32
+    }
+    static let owner = Locked<Owner?>(nil)
 }

@@ -77,6 +77,8 @@ public struct TerminalApp {
         onTick: () -> Next,
         render: () -> String
     ) -> Int {
+        UIThread.owner.withLock { $0 = UIThread.Owner(thread: pthread_self(), fd: output) }
+        defer { UIThread.owner.withLock { $0 = nil } }
         var shown = ""
         var redraws = 0
         func redraw() {
