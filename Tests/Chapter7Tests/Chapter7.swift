@@ -529,8 +529,8 @@ struct Chapter7 {
         #expect(pty.text.filter { $0 == "Hello!" }.count == 2)
 
         // The slow click blocks the loop: a key typed meanwhile is drawn only after it ends.
+        let typed = ContinuousClock.now  // before the key: the app's 3 u freeze starts after this instant
         pty.type("s")
-        let typed = ContinuousClock.now
         pty.type("\r")
         try await pty.waitUntil(screen: { $0.filter { $0 == "Hello!" }.count == 3 })
         #expect(ContinuousClock.now - typed >= u * 3, "the third Hello! waited for the slow click")
