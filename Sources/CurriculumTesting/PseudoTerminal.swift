@@ -105,9 +105,6 @@ public final class PseudoTerminal: Sendable {
     /// The escape sequences the screen model did not understand (a test fails on any).
     public var unknownSequences: [String] { screen.withLock { $0.unknown } }
 
-    /// The cursor position (0-based row, column).
-    public var cursor: (row: Int, column: Int) { screen.withLock { ($0.row, $0.column) } }
-
     /// Suspends until some row satisfies `predicate` (bounded by the suite's wait limit).
     public func waitUntil(row predicate: @escaping @Sendable (String) -> Bool) async throws {
         try await waitUntil(screen: { $0.contains(where: predicate) })

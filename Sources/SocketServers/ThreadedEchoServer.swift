@@ -39,12 +39,10 @@ public final class ThreadedEchoServer: Sendable {
         let thread: JoinHandle<Void>
     }
 
-    private struct State {
-        var clients: [Int: Client] = [:]
-        var stopped = false
-    }
-
-    private let state = Locked(State())
+    /// The clients by peer port. Only the acceptor thread adds to it, and
+    /// ``stop()`` joins the acceptor before it reads it, so no client can be
+    /// admitted behind stop()'s back.
+    private let clients = Locked<[Int: Client]>([:])
     private let listenerSwitch = ShutdownSwitch()
     private let acceptor = Locked<JoinHandle<Void>?>(nil)
 
@@ -68,12 +66,7 @@ public final class ThreadedEchoServer: Sendable {
     /// The handler thread of the client whose local port is `peerPort`,
     /// while the server keeps it (until the next accept after it ended, or ``stop()``).
     public func handlerThread(peerPort: Int) -> JoinHandle<Void>? {
-        state.withLock { $0.clients[peerPort]?.thread }
-    }
-
-    /// The kernel ids of the handler threads the server keeps.
-    public var handlerThreadIDs: [pid_t] {
-        state.withLock { $0.clients.values.map(\.thread.threadID) }
+        clients.withLock { $0[peerPort]?.thread }
     }
 
     private func acceptLoop(_ listener: borrowing Socket, logger: Logger?) {
@@ -100,20 +93,13 @@ public final class ThreadedEchoServer: Sendable {
         let connection = EchoClientThread(accepted.socket, peerPort: peerPort, log: log, logger: logger)
         // Registered before its thread can echo anything, so a client that got
         // an echo is known to stop() and to handlerThread(peerPort:).
-        let admitted = state.withLock { s -> Bool in
+        clients.withLock { clients in
             // Finished handlers of earlier clients are dropped here.
-            s.clients = s.clients.filter { !$0.value.thread.isFinished }
-            guard !s.stopped else { return false }
+            clients = clients.filter { !$0.value.thread.isFinished }
             let thread = spawnThread(name: "echo-\(peerPort)", stackSize: 256 << 10) {
                 connection.serve()
             }
-            s.clients[peerPort] = Client(connection: connection, thread: thread)
-            return true
-        }
-        if !admitted {
-            // Accepted while stop() runs: closed at once.
-            connection.close(goodbye: Self.goodbye)
-            connection.serve()
+            clients[peerPort] = Client(connection: connection, thread: thread)
         }
     }
 
@@ -123,10 +109,7 @@ public final class ThreadedEchoServer: Sendable {
     public func stop() async {
         listenerSwitch.trip()
         if let acceptor = acceptor.withLock({ $0 }) { await acceptor.joined() }
-        let clients = state.withLock { s -> [Client] in
-            s.stopped = true
-            return Array(s.clients.values)
-        }
+        let clients = clients.withLock { Array($0.values) }
         for client in clients { client.connection.close(goodbye: Self.goodbye) }
         for client in clients { await client.thread.joined() }
         log.record("stopped")

@@ -42,20 +42,11 @@ public enum LockError: Error, Sendable, Equatable, CustomStringConvertible {
 public final class CheckedMutex: ListingLock, @unchecked Sendable {
     // @unchecked Sendable: the pthread mutex lives at a stable heap address
     // and is only used through pthread calls, which are thread-safe.
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let mutex = makeMutex(type: PTHREAD_MUTEX_ERRORCHECK)
 
-    public init() {
-        var attributes = pthread_mutexattr_t()
-        pthread_mutexattr_init(&attributes)
-        pthread_mutexattr_settype(&attributes, Int32(PTHREAD_MUTEX_ERRORCHECK))
-        pthread_mutex_init(mutex, &attributes)
-        pthread_mutexattr_destroy(&attributes)
-    }
+    public init() {}
 
-    deinit {
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate()
-    }
+    deinit { destroyMutex(mutex) }
 
     /// Takes the lock, waiting for another owner to release it.
     /// - Throws: ``LockError/wouldDeadlock`` if this thread holds it already.
@@ -92,21 +83,12 @@ public final class CheckedMutex: ListingLock, @unchecked Sendable {
 public final class RecursiveLock: ListingLock, @unchecked Sendable {
     // @unchecked Sendable: the mutex is used through pthread calls only;
     // `heldDepth` is read and written only by the thread holding the mutex.
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let mutex = makeMutex(type: PTHREAD_MUTEX_RECURSIVE)
     private var heldDepth = 0
 
-    public init() {
-        var attributes = pthread_mutexattr_t()
-        pthread_mutexattr_init(&attributes)
-        pthread_mutexattr_settype(&attributes, Int32(PTHREAD_MUTEX_RECURSIVE))
-        pthread_mutex_init(mutex, &attributes)
-        pthread_mutexattr_destroy(&attributes)
-    }
+    public init() {}
 
-    deinit {
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate()
-    }
+    deinit { destroyMutex(mutex) }
 
     /// How many times the calling thread holds the lock; only meaningful
     /// while it holds it (inside ``locked(_:)``).
@@ -121,6 +103,22 @@ public final class RecursiveLock: ListingLock, @unchecked Sendable {
         }
         return try body()
     }
+}
+
+/// A heap-allocated pthread mutex of `type` (a stable address, as pthread requires).
+private func makeMutex(type: Int) -> UnsafeMutablePointer<pthread_mutex_t> {
+    let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    var attributes = pthread_mutexattr_t()
+    pthread_mutexattr_init(&attributes)
+    pthread_mutexattr_settype(&attributes, Int32(type))
+    pthread_mutex_init(mutex, &attributes)
+    pthread_mutexattr_destroy(&attributes)
+    return mutex
+}
+
+private func destroyMutex(_ mutex: UnsafeMutablePointer<pthread_mutex_t>) {
+    pthread_mutex_destroy(mutex)
+    mutex.deallocate()
 }
 
 /// Listing 7.9's function: sums `items` recursively, taking `lock` at every

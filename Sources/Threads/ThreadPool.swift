@@ -124,9 +124,6 @@ public final class ThreadPool: Sendable {
         }
     }
 
-    /// How many submitted pieces of work have not been taken by a thread yet.
-    public var queuedCount: Int { queue.depth.value }
-
     /// Suspends until at least `n` pieces of work wait in the queue: the
     /// evidence that work is queued, for tests (bounded by a `WaitLimit`).
     public func waitUntil(queued n: Int) async throws {
@@ -180,12 +177,7 @@ public final class PoolTask<Value: Sendable>: Sendable {
     public var current: Phase { phase.value }
 
     /// Whether the work has finished or was cancelled (`Future.done()`).
-    public var isDone: Bool {
-        switch phase.value {
-        case .queued, .running: false
-        case .finished, .cancelled: true
-        }
-    }
+    public var isDone: Bool { Self.isDone(phase.value) }
 
     /// Cancels the work if it has not started (`Future.cancel()`).
     /// - Returns: true if it will now never run; false if it is running or done.
