@@ -264,7 +264,7 @@ let package = Package(
         .target(
             name: "CurriculumTesting",
             dependencies: [
-                "CurriculumCore", "Threads", "AsyncPrimitives", "PostgresServer", "Parallelism", "Processes", "SocketServers", "ProductsDatabase",
+                "CurriculumCore", "Threads", "AsyncPrimitives", "PostgresServer", "Parallelism", "Processes", "SocketServers", "ProductsDatabase", "TerminalUI",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: strict

@@ -1,6 +1,7 @@
 import CurriculumCore
 import Glibc
 import Processes
+import TerminalUI
 import Threads
 
 /// A terminal app under test: a pseudo-terminal pair (`openpty`, with a
@@ -86,15 +87,7 @@ public final class PseudoTerminal: Sendable {
     }
 
     /// Types `text` (its UTF-8 bytes) into the terminal.
-    public func type(_ text: String) {
-        var bytes = Array(text.utf8)[...]
-        while !bytes.isEmpty {
-            let n = bytes.withUnsafeBytes { write(master, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { return }
-            bytes = bytes.dropFirst(n)
-        }
-    }
+    public func type(_ text: String) { Terminal.write(text, to: master) }
 
     /// Sends `signal` to the app.
     public func send(_ signal: Int32) { process.send(signal) }
@@ -202,7 +195,7 @@ public struct VirtualTerminal: Sendable {
                 }
                 i += consumed
             default:
-                let length = byte < 0x80 ? 1 : byte >= 0xF0 ? 4 : byte >= 0xE0 ? 3 : byte >= 0xC0 ? 2 : 1
+                let length = utf8SequenceLength(leading: byte)
                 guard i + length <= pending.count else {
                     pending.removeFirst(i)
                     return

@@ -34,8 +34,7 @@ public enum Key: Sendable, Equatable {
                     i += 1
                 }
             default:
-                let length = byte < 0x80 ? 1 : byte >= 0xF0 ? 4 : byte >= 0xE0 ? 3 : byte >= 0xC0 ? 2 : 1
-                let end = min(i + length, bytes.count)
+                let end = min(i + utf8SequenceLength(leading: byte), bytes.count)
                 let text = String(decoding: bytes[i..<end], as: UTF8.self)
                 if byte < 32 || text.isEmpty {
                     keys.append(.other(Array(bytes[i..<end])))
@@ -47,6 +46,12 @@ public enum Key: Sendable, Equatable {
         }
         return keys
     }
+}
+
+/// How many bytes the UTF-8 sequence that starts with `byte` has (1 for
+/// ASCII and for a stray continuation byte, which then stands alone).
+public func utf8SequenceLength(leading byte: UInt8) -> Int {
+    byte < 0x80 ? 1 : byte >= 0xF0 ? 4 : byte >= 0xE0 ? 3 : byte >= 0xC0 ? 2 : 1
 }
 
 /// The key loop of listings 7.12 and 7.14 — Tk's `mainloop` for a terminal —
@@ -68,6 +73,25 @@ public struct TerminalApp {
         self.input = input
         self.output = output
         self.tick = tick
+    }
+
+    /// The whole life of a full-screen app: `input` in cbreak mode, the
+    /// cursor hidden, ``run(handleKey:onTick:render:)``, then the cursor shown
+    /// again below the screen's `lastRow` and the terminal settings restored
+    /// (on every exit path, signals included: ``Terminal/withCbreakMode(_:_:)``).
+    /// - Throws: ``TerminalError/notATerminal`` if `input` is not a terminal.
+    @discardableResult
+    public func runFullScreen(
+        lastRow: Int,
+        handleKey: (Key) -> Next,
+        onTick: () -> Next,
+        render: () -> String
+    ) throws -> Int {
+        try Terminal.withCbreakMode(input) {
+            Terminal.write(ANSI.hideCursor, to: output)
+            defer { Terminal.write(ANSI.showCursor + ANSI.moveTo(row: lastRow) + "\r\n", to: output) }
+            return run(handleKey: handleKey, onTick: onTick, render: render)
+        }
     }
 
     /// Runs the loop; returns how many times it redrew.

@@ -73,35 +73,41 @@ struct LoadBenchmark: AsyncParsableCommand {
     }
 }
 
-/// The UI's share of the work, without a terminal: a thread that every 25 ms
-/// drains the progress queue into a `LoadTesterScreen` and renders it to /dev/null.
+/// The UI's share of the work, without a terminal: the app's own key loop
+/// (`TerminalApp`, 25 ms ticks) on a thread of its own, its input a pipe that
+/// never sends a key, each tick draining the progress queue into a
+/// `LoadTesterScreen` and rendering it to /dev/null when it changed.
 final class DrawingUI: Sendable {
     let queue = UIQueue<LoadTestProgress>()
     private let running = Locked(false)
-    private let drawn = Locked(0)
+    private let redraws = Locked(0)
     private let thread = Locked<JoinHandle<Void>?>(nil)
 
-    var draws: Int { drawn.withLock { $0 } }
+    var draws: Int { redraws.withLock { $0 } }
 
     func start(total: Int) {
         running.withLock { $0 = true }
-        let (queue, running, drawn) = (queue, running, drawn)
+        let (queue, running, redraws) = (queue, running, redraws)
         let handle = spawnThread(name: "ui-bench") {
+            var keys: [Int32] = [-1, -1]
+            guard pipe(&keys) == 0 else { return }
             let null = open("/dev/null", O_WRONLY)
-            defer { close(null) }
+            defer {
+                close(null)
+                close(keys[0])
+                close(keys[1])
+            }
             var screen = LoadTesterScreen(url: "http://stub/", count: String(total))
             _ = screen.handle(key: .enter)
-            var shown = ""
-            while running.withLock({ $0 }) {
-                for p in queue.drain() { screen.handle(completed: p.completed, total: p.total) }
-                let text = LoadTesterRenderer.render(screen, size: .init(rows: 12, columns: 60))
-                if text != shown {
-                    Terminal.write(text, to: null)
-                    shown = text
-                    drawn.withLock { $0 += 1 }
-                }
-                usleep(25_000)  // the UI loop's tick (a poll timeout in the app)
-            }
+            let count = TerminalApp(input: keys[0], output: null).run(
+                handleKey: { _ in .keepGoing },
+                onTick: {
+                    for p in queue.drain() { screen.handle(completed: p.completed, total: p.total) }
+                    return running.withLock { $0 } ? .keepGoing : .quit
+                },
+                render: { LoadTesterRenderer.render(screen, size: .init(rows: 12, columns: 60)) }
+            )
+            redraws.withLock { $0 = count }
         }
         thread.withLock { $0 = handle }
     }

@@ -50,23 +50,20 @@ func runHello(size: Terminal.Size, slowMilliseconds: Int) throws {
         for i in 0..<min(greetings, room) { text += ANSI.moveTo(row: i + 2) + "Hello!" }
         return text
     }
-    try Terminal.withCbreakMode(0) {
-        Terminal.write(ANSI.hideCursor)
-        defer { Terminal.write(ANSI.showCursor + ANSI.moveTo(row: size.rows) + "\r\n") }
-        TerminalApp().run(
-            handleKey: { key in
-                switch key {
-                case .enter, .character(" "): greetings += 1
-                case .character("s"): usleep(useconds_t(slowMilliseconds) * 1000)  // the slow callback, on the UI thread
-                case .character("q"), .escape: return .quit
-                default: break
-                }
-                return .keepGoing
-            },
-            onTick: { .keepGoing },
-            render: render
-        )
-    }
+    try TerminalApp().runFullScreen(
+        lastRow: size.rows,
+        handleKey: { key in
+            switch key {
+            case .enter, .character(" "): greetings += 1
+            case .character("s"): usleep(useconds_t(slowMilliseconds) * 1000)  // the slow callback, on the UI thread
+            case .character("q"), .escape: return .quit
+            default: break
+            }
+            return .keepGoing
+        },
+        onTick: { .keepGoing },
+        render: render
+    )
 }
 
 do {

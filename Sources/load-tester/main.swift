@@ -4,7 +4,8 @@
 //   swift run load-tester [--url URL] [--requests N] [--concurrency C] [--dedicated-loop]
 //
 // In a terminal: a form (URL, request count, Submit/Cancel), a progress bar
-// and a summary; the key loop runs on the main thread and is the only code
+// and a summary; the key loop runs on a thread of its own (Tk's main thread:
+// here the main thread runs Swift's async main) and is the only code
 // that draws; the load runs as Swift tasks (or, with --dedicated-loop, on an
 // event-loop thread of its own, like the book's loop thread) and posts its
 // progress to a queue the key loop drains every 25 ms. Given --url and
@@ -94,7 +95,7 @@ struct LoadTesterCommand: AsyncParsableCommand {
         }
     }
 
-    /// The terminal UI: the key loop on this (main) thread.
+    /// The terminal UI: the key loop on a thread of its own, ``ThreadPool/uiThread``.
     func runInteractive(client: WebClient, size: Terminal.Size) async throws {
         // The key loop blocks its thread in poll(): it must not be a thread of
         // the cooperative pool, so it runs on a thread of its own and this task waits.
@@ -104,11 +105,7 @@ struct LoadTesterCommand: AsyncParsableCommand {
         let loop: LoopExecutor? = dedicatedLoop ? LoopExecutor() : nil
         defer { if let loop { Task { try? await loop.close() } } }
         try await toThread(on: .uiThread) {
-            try Terminal.withCbreakMode(0) {
-                Terminal.write(ANSI.hideCursor)
-                defer { Terminal.write(ANSI.showCursor + ANSI.moveTo(row: size.rows) + "\r\n") }
-                runKeyLoop(initial: initial, autostart: autostart, client: client, concurrency: concurrency, loop: loop, size: size)
-            }
+            try runKeyLoop(initial: initial, autostart: autostart, client: client, concurrency: concurrency, loop: loop, size: size)
         }
     }
 }
@@ -129,7 +126,7 @@ enum Event: Sendable {
 
 func runKeyLoop(
     initial: LoadTesterScreen, autostart: Bool, client: WebClient, concurrency: Int, loop: LoopExecutor?, size: Terminal.Size
-) {
+) throws {
     var state = initial
     let events = UIQueue<Event>()
     var current: LoadTester?
@@ -161,7 +158,8 @@ func runKeyLoop(
     }
 
     if autostart { _ = perform(state.handle(key: .enter)) }
-    TerminalApp().run(
+    try TerminalApp().runFullScreen(
+        lastRow: size.rows,
         handleKey: { key in perform(state.handle(key: key)) },
         onTick: {
             for event in events.drain() {
