@@ -19,14 +19,7 @@ public func withEchoServer<T: Sendable>(
     switch kind {
     case .selector:
         let server = try SelectorEchoServer(log: log)
-        do {
-            let result = try await body(server.port, log)
-            await server.stop()
-            return result
-        } catch {
-            await server.stop()
-            throw error
-        }
+        return try await runThenStop({ try await body(server.port, log) }, stop: { await server.stop() })
     case .async:
         return try await withAsyncEchoServer(log: log) { server in try await body(server.port, log) }
     }
@@ -61,12 +54,19 @@ public func withThreadedEchoServer<T: Sendable>(
     _ body: @Sendable (ThreadedEchoServer) async throws -> T
 ) async throws -> T {
     let server = try ThreadedEchoServer(log: log)
+    return try await runThenStop({ try await body(server) }, stop: { await server.stop() })
+}
+
+/// Runs `body`, then `stop`, whether `body` returned or threw.
+private func runThenStop<T: Sendable>(
+    _ body: () async throws -> T, stop: () async -> Void
+) async throws -> T {
     do {
-        let result = try await body(server)
-        await server.stop()
+        let result = try await body()
+        await stop()
         return result
     } catch {
-        await server.stop()
+        await stop()
         throw error
     }
 }

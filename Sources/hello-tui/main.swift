@@ -23,21 +23,20 @@ if arguments.first == "--help" || arguments.first == "-h" {
 if arguments.count == 2, arguments[0] == "--slow-ms", let ms = Int(arguments[1]), ms >= 0 {
     slowMilliseconds = ms
 } else if !arguments.isEmpty {
-    FileHandle2.error("usage: hello-tui [--slow-ms MS]  (MS: a whole number of milliseconds, 0 or more)")
+    complain("usage: hello-tui [--slow-ms MS]  (MS: a whole number of milliseconds, 0 or more)")
     exit(2)
 }
 
-enum FileHandle2 {
-    static func error(_ text: String) { Terminal.write("hello-tui: " + text + "\n", to: 2) }
-}
+/// A message for the user on stderr.
+func complain(_ text: String) { Terminal.write("hello-tui: " + text + "\n", to: 2) }
 
 guard Terminal.isTerminal(0), Terminal.isTerminal(1) else {
-    FileHandle2.error("stdin and stdout must be a terminal (try it in a terminal or tmux)")
+    complain("stdin and stdout must be a terminal (try it in a terminal or tmux)")
     exit(2)
 }
 let size = Terminal.size(of: 1)
 guard size.columns >= 20, size.rows >= 4 else {
-    FileHandle2.error(TerminalError.tooSmall(needed: .init(rows: 4, columns: 20), actual: size).description)
+    complain(TerminalError.tooSmall(needed: .init(rows: 4, columns: 20), actual: size).description)
     exit(2)
 }
 
@@ -69,6 +68,6 @@ func runHello(size: Terminal.Size, slowMilliseconds: Int) throws {
 do {
     try runHello(size: size, slowMilliseconds: slowMilliseconds)
 } catch {
-    FileHandle2.error("\(error)")
+    complain("\(error)")
     exit(2)
 }
