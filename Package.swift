@@ -38,6 +38,8 @@ let package = Package(
         .executable(name: "rssreader", targets: ["rssreader"]),
         .executable(name: "load-tester", targets: ["load-tester"]),
         .executable(name: "hello-tui", targets: ["hello-tui"]),
+        .executable(name: "delay-prompt", targets: ["delay-prompt"]),
+        .executable(name: "delay-app", targets: ["delay-app"]),
         .executable(name: "benchmarks", targets: ["benchmarks"]),
     ],
     dependencies: [
@@ -50,6 +52,11 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         // Already in the graph through postgres-nio; CryptoExtras gives scrypt (chapter 7).
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        // Already in the graph through swift-nio: Deque for the message store (8.9).
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+        // Already in the graph through async-http-client: only 8.3's test uses
+        // it, to show `LineBasedFrameDecoder`'s end-of-stream error.
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
     ],
     targets: [
         // MARK: - Foundations: no NIO
@@ -74,7 +81,11 @@ let package = Package(
         /// withTimeout, shield, Future, TaskHandle, toThread, LoopExecutor.
         .target(
             name: "AsyncPrimitives",
-            dependencies: nio + ["CurriculumCore", "Threads", .product(name: "Logging", package: "swift-log")],
+            dependencies: nio + [
+                "CurriculumCore", "Threads",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: strict
         ),
         /// Real local network services for tests and apps: the HTTP stub
@@ -152,8 +163,13 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        /// Chapter 8: streams — framing (`LineFrameDecoder`), readers and writers.
-        .target(name: "Streams", dependencies: [.product(name: "NIOCore", package: "swift-nio")], swiftSettings: strict),
+        /// Chapter 8: streams — framing (`LineFrameDecoder`), protocols
+        /// (`RawHTTPGetHandler`), readers and writers, the stdin reader.
+        .target(
+            name: "Streams",
+            dependencies: nio + ["CurriculumCore", "Threads", "AsyncPrimitives", "TerminalUI"],
+            swiftSettings: strict
+        ),
         /// Chapter 3 (and 4.1): blocking, selector and SwiftNIO echo servers.
         .target(
             name: "SocketServers",
@@ -186,7 +202,11 @@ let package = Package(
         ),
         /// Terminal apps (chapters 7 and 8): ANSI, cbreak mode, the key loop,
         /// the load tester's screen.
-        .target(name: "TerminalUI", dependencies: ["CurriculumCore"], swiftSettings: strict),
+        .target(
+            name: "TerminalUI",
+            dependencies: ["CurriculumCore", .product(name: "DequeModule", package: "swift-collections")],
+            swiftSettings: strict
+        ),
         /// The RSS/Atom feed reader and link checker.
         .target(
             name: "FeedReader",
@@ -210,7 +230,7 @@ let package = Package(
         .executableTarget(
             name: "echo-server",
             dependencies: [
-                "SocketServers", "Threads",
+                "SocketServers", "Threads", "AsyncPrimitives",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -225,6 +245,8 @@ let package = Package(
             swiftSettings: strict
         ),
         .executableTarget(name: "hello-tui", dependencies: ["TerminalUI"], swiftSettings: strict),
+        .executableTarget(name: "delay-prompt", dependencies: ["CurriculumCore", "Streams", "TerminalUI"], swiftSettings: strict),
+        .executableTarget(name: "delay-app", dependencies: ["CurriculumCore", "Streams", "TerminalUI"], swiftSettings: strict),
         .executableTarget(
             name: "load-tester",
             dependencies: [
@@ -327,6 +349,16 @@ let package = Package(
                 "LocalServices", "SocketServers", "Parallelism", "PasswordHashing", "TerminalUI", "WebClients",
                 "curriculum-worker", "echo-server", "load-tester", "hello-tui",
             ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "Chapter8Tests",
+            dependencies: [
+                "CurriculumCore", "Threads", "Processes", "CurriculumTesting", "AsyncPrimitives", "LocalServices",
+                "Streams", "TerminalUI",
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
+                "delay-prompt", "delay-app",
+            ] + nio,
             swiftSettings: strict
         ),
         .testTarget(

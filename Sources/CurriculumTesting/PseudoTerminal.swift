@@ -28,14 +28,7 @@ public final class PseudoTerminal: Sendable {
     /// Starts `executable` on a new pseudo-terminal of `rows` × `columns`.
     public init(_ executable: String, arguments: [String] = [], rows: Int = 24, columns: Int = 80,
                 environment: [String: String]? = nil) throws {
-        var master: Int32 = -1
-        var slave: Int32 = -1
-        var size = winsize(ws_row: UInt16(rows), ws_col: UInt16(columns), ws_xpixel: 0, ws_ypixel: 0)
-        guard openpty(&master, &slave, nil, nil, &size) == 0 else {
-            throw PseudoTerminalError.openFailed(errno: errno)
-        }
-        _ = fcntl(master, F_SETFD, FD_CLOEXEC)
-        _ = fcntl(slave, F_SETFD, FD_CLOEXEC)
+        let (master, slave) = try Self.openPair(rows: rows, columns: columns)
         initialSettings = Self.settings(of: slave)
         var env = environment ?? ChildProcess.environmentWithoutBacktracer()
         env["TERM"] = "xterm"
@@ -84,6 +77,28 @@ public final class PseudoTerminal: Sendable {
         _ = try? reader.join()
         close(master)
         close(slave)
+    }
+
+    /// A bare pseudo-terminal pair of `rows` × `columns` (both ends
+    /// close-on-exec), for tests of the terminal functions themselves; the
+    /// caller closes both.
+    public static func openPair(rows: Int = 24, columns: Int = 80) throws -> (master: Int32, slave: Int32) {
+        var master: Int32 = -1
+        var slave: Int32 = -1
+        var size = winsize(ws_row: UInt16(rows), ws_col: UInt16(columns), ws_xpixel: 0, ws_ypixel: 0)
+        guard openpty(&master, &slave, nil, nil, &size) == 0 else {
+            throw PseudoTerminalError.openFailed(errno: errno)
+        }
+        _ = fcntl(master, F_SETFD, FD_CLOEXEC)
+        _ = fcntl(slave, F_SETFD, FD_CLOEXEC)
+        return (master, slave)
+    }
+
+    /// A descriptor's terminal settings (`tcgetattr`).
+    public static func termiosSettings(of fd: Int32) -> termios {
+        var settings = termios()
+        _ = tcgetattr(fd, &settings)
+        return settings
     }
 
     /// Types `text` (its UTF-8 bytes) into the terminal.

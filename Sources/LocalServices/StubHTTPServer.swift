@@ -27,6 +27,10 @@ import CurriculumCore
 ///   status (300–399) to `/path`.
 /// - `/stall-body?bytes=N`: the head announcing N bytes (default 4,096) and
 ///   half of them, then nothing: only a deadline covering the body ends it.
+/// - `/raw/page`: a small HTML page whose body does not end with a newline
+///   (chapter 8's unterminated last line).
+/// - `/raw/split`: a UTF-8 body written in two parts 20 ms apart, cut inside
+///   a multi-byte character.
 /// - `/fixtures/<path>`: a file from the package's `Fixtures/` folder.
 /// - routes added with ``register(_:status:contentType:headers:body:)``.
 /// - anything else: 404.
@@ -40,7 +44,9 @@ import CurriculumCore
 /// client went away before the answer: a scheduled answer is cancelled),
 /// bodies cut off (the head went out and the client hung up before the last
 /// byte: a link check that never downloaded a body), in flight, the **peak**
-/// in flight, per path, and barrier timeouts. The
+/// in flight, per path, barrier timeouts, and TCP connections (accepted, and
+/// open now). A request with `Connection: close` gets its answer and then
+/// the stub closes the connection. The
 /// `waitUntil…` methods suspend until a counter reaches a value, without
 /// polling.
 ///
@@ -104,6 +110,13 @@ public final class StubHTTPServer: Sendable {
         try await group.shutdownGracefully()
         state.failWaiters()
     }
+
+    /// `/raw/page`'s body: a small HTML page that does not end with a newline.
+    public static let rawPageBody = "<html>\n<head><title>Raw page</title></head>\n<body>\n<p>Streams, line by line.</p>\n</body>\n</html>"
+    /// `/raw/split`'s body (UTF-8, ending with a newline).
+    public static let rawSplitBody = "Split in two: caf\u{E9} \u{2014} na\u{EF}ve \u{2713}\n"
+    /// How many of `rawSplitBody`'s bytes the first write carries: one byte into the `é`.
+    public static let rawSplitFirstWrite = Array("Split in two: caf".utf8).count + 1
 
     /// The package's `Fixtures/` folder: `$CURRICULUM_FIXTURES` if set, else
     /// found from this source file's location (`Sources/LocalServices/…`).
@@ -204,6 +217,10 @@ public struct StubCounters: Sendable, Equatable {
     public var barrierTimeouts = 0
     /// Requests started, per path (query excluded).
     public var perPath: [String: Int] = [:]
+    /// TCP connections accepted since the last reset.
+    public var connections = 0
+    /// TCP connections open now (kept across resets).
+    public var openConnections = 0
 }
 
 struct StubResponse: Sendable {
@@ -242,10 +259,11 @@ final class StubState: Sendable {
 
     func reset() {
         watched.update { c in
-            let inFlight = c.inFlight
+            let (inFlight, open) = (c.inFlight, c.openConnections)
             c = StubCounters()
             c.inFlight = inFlight
             c.peakInFlight = inFlight
+            c.openConnections = open
         }
     }
 
@@ -257,6 +275,15 @@ final class StubState: Sendable {
             c.perPath[path, default: 0] += 1
         }
     }
+
+    func connectionOpened() {
+        watched.update { c in
+            c.connections += 1
+            c.openConnections += 1
+        }
+    }
+
+    func connectionClosed() { watched.update { $0.openConnections -= 1 } }
 
     enum Ending { case completed, aborted }
 

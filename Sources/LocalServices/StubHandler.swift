@@ -56,7 +56,13 @@ final class StubHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
+    func channelActive(context: ChannelHandlerContext) {
+        state.connectionOpened()
+        context.fireChannelActive()
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
+        state.connectionClosed()
         abandon()
         context.fireChannelInactive()
     }
@@ -135,6 +141,10 @@ final class StubHandler: ChannelInboundHandler, RemovableChannelHandler {
             }
             let to = p.query["to"] ?? "/"
             respond(context, StubResponse(status: code, contentType: "text/plain", headers: [("Location", to)], body: Array("see \(to)\n".utf8)))
+        case "raw" where parts == ["raw", "page"]:
+            respond(context, status: 200, contentType: "text/html; charset=utf-8", body: StubHTTPServer.rawPageBody)
+        case "raw" where parts == ["raw", "split"]:
+            splitBody(context, p)
         case "fixtures" where parts.count >= 2:
             serveFixture(context, Array(parts.dropFirst()))
         default:
@@ -197,6 +207,34 @@ final class StubHandler: ChannelInboundHandler, RemovableChannelHandler {
         let half = context.channel.allocator.buffer(bytes: Self.pattern(n / 2))
         context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(half))), promise: nil)
         pending?.stalled = true
+    }
+
+    /// `/raw/split`: a UTF-8 body in two writes 20 ms apart, the first
+    /// ending inside a multi-byte character, so a
+    /// client that decodes each read on its own mangles it.
+    /// (`StubHTTPServer.rawSplitBody`, cut after `rawSplitFirstWrite` bytes.)
+    private func splitBody(_ context: ChannelHandlerContext, _ p: Pending) {
+        let body = Array(StubHTTPServer.rawSplitBody.utf8)
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: "text/plain; charset=utf-8")
+        headers.add(name: "Content-Length", value: String(body.count))
+        if !p.head.isKeepAlive { headers.add(name: "Connection", value: "close") }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: p.head.version, status: .ok, headers: headers))), promise: nil)
+        let first = context.channel.allocator.buffer(bytes: body[..<StubHTTPServer.rawSplitFirstWrite])
+        context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(first))), promise: nil)
+        pending?.scheduled = after(context, ms: 20) { h, ctx in
+            guard let cur = h.pending, cur.serial == p.serial else { return }
+            h.pending = nil
+            h.state.finished(.completed)
+            let rest = ctx.channel.allocator.buffer(bytes: body[StubHTTPServer.rawSplitFirstWrite...])
+            ctx.write(h.wrapOutboundOut(.body(.byteBuffer(rest))), promise: nil)
+            let done = ctx.eventLoop.makePromise(of: Void.self)
+            ctx.writeAndFlush(h.wrapOutboundOut(.end(nil)), promise: done)
+            if !cur.head.isKeepAlive {
+                let bound = NIOLoopBound(ctx, eventLoop: ctx.eventLoop)
+                done.futureResult.whenComplete { _ in bound.value.close(promise: nil) }
+            }
+        }
     }
 
     private func serveFixture(_ context: ChannelHandlerContext, _ parts: [String]) {

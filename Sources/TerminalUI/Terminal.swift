@@ -51,11 +51,7 @@ public enum Terminal {
     public static func withCbreakMode<T>(_ fd: Int32 = 0, _ body: () throws -> T) throws -> T {
         var saved = termios()
         guard tcgetattr(fd, &saved) == 0 else { throw TerminalError.notATerminal(fd: fd) }
-        var raw = saved
-        raw.c_lflag &= ~tcflag_t(ECHO | ICANON)
-        raw.c_lflag |= tcflag_t(ISIG)
-        raw.c_cc.6 = 1  // VMIN
-        raw.c_cc.5 = 0  // VTIME
+        var raw = cbreak(saved)
         RestoreOnSignal.install(fd: fd, settings: saved)
         defer {
             var settings = saved
@@ -64,6 +60,32 @@ public enum Terminal {
         }
         guard tcsetattr(fd, TCSAFLUSH, &raw) == 0 else { throw TerminalError.notATerminal(fd: fd) }
         return try body()
+    }
+
+    /// ``withCbreakMode(_:_:)-(_,()->T)`` for an async app, without the
+    /// signal handlers: such an app traps SIGINT and SIGTERM itself and
+    /// cancels its work (``AsyncPrimitives/withSignalCancellation(_:onSignal:body:)``), so the settings come
+    /// back as `body` unwinds and the app exits with its own status. Its
+    /// reads must therefore be cancellable (``Streams/StdinReader``, not a blocking `read`).
+    public static func withCbreakMode<T>(
+        _ fd: Int32 = 0, isolation: isolated (any Actor)? = #isolation, _ body: () async throws -> T
+    ) async throws -> T {
+        var saved = termios()
+        guard tcgetattr(fd, &saved) == 0 else { throw TerminalError.notATerminal(fd: fd) }
+        var raw = cbreak(saved)
+        guard tcsetattr(fd, TCSAFLUSH, &raw) == 0 else { throw TerminalError.notATerminal(fd: fd) }
+        defer { _ = tcsetattr(fd, TCSAFLUSH, &saved) }
+        return try await body()
+    }
+
+    /// `settings` with `ECHO` and `ICANON` cleared, `ISIG` kept, `VMIN` 1, `VTIME` 0.
+    static func cbreak(_ settings: termios) -> termios {
+        var raw = settings
+        raw.c_lflag &= ~tcflag_t(ECHO | ICANON)
+        raw.c_lflag |= tcflag_t(ISIG)
+        raw.c_cc.6 = 1  // VMIN
+        raw.c_cc.5 = 0  // VTIME
+        return raw
     }
 
     /// Writes `text` to `fd` in full (the apps draw with this: no stdio buffering).
@@ -79,9 +101,26 @@ public enum Terminal {
         while !bytes.isEmpty {
             let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
             if n < 0 && errno == EINTR { continue }
+            if n < 0 && errno == EAGAIN {
+                // Non-blocking: an async stdin reader on the same terminal
+                // shares the open file description, O_NONBLOCK included.
+                var descriptor = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+                _ = poll(&descriptor, 1, 1000)
+                continue
+            }
             guard n > 0 else { return }
             bytes = bytes.dropFirst(n)
         }
+    }
+
+    /// Listing 8.7's `move_to_bottom_of_screen`: the row count, after moving
+    /// the cursor to the first column of the last row with the relative
+    /// `ESC[{rows-1}E` (terminals stop it at the bottom margin, wherever it started).
+    @discardableResult
+    public static func moveToBottom(of fd: Int32 = 1, environment: [String: String] = currentEnvironment()) -> Int {
+        let rows = size(of: fd, environment: environment).rows
+        write(ANSI.cursorNextLine(rows - 1), to: fd)
+        return rows
     }
 }
 

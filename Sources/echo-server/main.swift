@@ -9,6 +9,7 @@
 // `--grace-ms` to finish before they are cancelled (listing 3.10).
 
 import ArgumentParser
+import AsyncPrimitives
 import Glibc
 import Logging
 import ServiceLifecycle

@@ -1,0 +1,496 @@
+import AsyncPrimitives
+import CurriculumCore
+import CurriculumTesting
+import Foundation
+import Glibc
+import LocalServices
+import NIOCore
+import NIOExtras
+import NIOPosix
+import Processes
+import Streams
+import Testing
+import TerminalUI
+import Threads
+
+/// Chapter 8: streams. asyncio's transports and protocols are SwiftNIO's
+/// channels and handlers; its stream readers and writers are
+/// `NIOAsyncChannel`'s inbound sequence and outbound writer (backpressure
+/// built into `write`); standard input becomes a stream too (NIO's pipe
+/// bootstrap), and the terminal apps keep their input line intact by
+/// drawing everything themselves in cbreak mode.
+@Suite("Chapter 8 · Streams", .curriculum, .timeLimit(.minutes(3)))
+struct Chapter8 {
+    let clock = ContinuousClock()
+
+    // MARK: - Transports and protocols
+
+    @Test("Listing 8.1 — Making an HTTP request with a transport and a protocol", .tags(.http))
+    func listing8_1() async throws {
+        // Book: a Protocol writes GET in connection_made, buffers data_received, completes a future at EOF.
+        // Swift: RawHTTPGetHandler, a ChannelInboundHandler: channelActive / channelRead / inputClosed / channelInactive.
+        try await withStubServer { stub in
+            let log = EventLog()
+            let text = try await makeRawRequest(host: "127.0.0.1", port: stub.port, path: "/raw/page", log: log)
+            #expect(text.hasPrefix("HTTP/1.1 200"))
+            #expect(text.contains("Content-Type: text/html; charset=utf-8\r\n"))
+            #expect(text.contains("Connection: close\r\n"), "the request said Connection: close, and the stub honoured it")
+            #expect(text.hasSuffix("\r\n\r\n" + StubHTTPServer.rawPageBody))
+            // The callbacks, in the order the loop made them.
+            let names = log.names
+            #expect(names.first == "connection made")
+            #expect(names.contains { $0.hasPrefix("data received(") })
+            #expect(names.suffix(2) == ["eof received", "connection lost"], "\(names)")
+
+            // A character cut across two reads decodes intact: the handler decodes once, at the end.
+            let splitLog = EventLog()
+            let split = try await makeRawRequest(host: "127.0.0.1", port: stub.port, path: "/raw/split", log: splitLog)
+            #expect(split.hasSuffix("\r\n\r\n" + StubHTTPServer.rawSplitBody))
+            #expect(splitLog.names.count { $0.hasPrefix("data received(") } >= 2, "the body came in two reads: \(splitLog.names)")
+            let firstHalf = Array(StubHTTPServer.rawSplitBody.utf8.prefix(StubHTTPServer.rawSplitFirstWrite))
+            #expect(String(decoding: firstHalf, as: UTF8.self).hasSuffix("\u{FFFD}"),
+                    "decoded on its own, the first write ends in a broken character")
+
+            // A connection reset fails the promise (no hang) with the reset error.
+            do {
+                _ = try await makeRawRequest(host: "127.0.0.1", port: stub.port, path: "/reset")
+                Issue.record("a reset connection must fail the request")
+            } catch let error as IOError {
+                #expect(error.errnoCode == ECONNRESET, "\(error)")
+            }
+        }
+    }
+
+    @Test("Listing 8.2 — Using the protocol", .tags(.http))
+    func listing8_2() async throws {
+        // Book: make_request awaits the protocol's future; main prints the whole raw response.
+        // Swift: makeRawRequest connects with a ClientBootstrap and awaits the handler's EventLoopPromise.
+        try await withStubServer { stub in
+            let log = EventLog()
+            let text = try await makeRawRequest(host: "127.0.0.1", port: stub.port, path: "/raw/page", log: log)
+            let parts = text.components(separatedBy: "\r\n\r\n")
+            #expect(parts.count == 2)
+            let head = parts[0].components(separatedBy: "\r\n")
+            #expect(head.first == "HTTP/1.1 200 OK")
+            #expect(head.contains("Content-Length: \(StubHTTPServer.rawPageBody.utf8.count)"))
+            #expect(parts.last == StubHTTPServer.rawPageBody, "status line, headers, blank line, body: byte for byte")
+            // Closed when it returns: the handler saw the connection go, and the stub sees no open connection.
+            #expect(log.names.last == "connection lost")
+            try await stub.waitUntil { $0.openConnections == 0 }
+            #expect(stub.counters.connections == 1)
+        }
+        // Nothing listening: a typed error naming host and port.
+        let refusing = try RefusingPort()
+        defer { refusing.close() }
+        do {
+            _ = try await makeRawRequest(host: "127.0.0.1", port: refusing.port)
+            Issue.record("a refused connection must throw")
+        } catch let error as StreamConnectError {
+            #expect(error.host == "127.0.0.1" && error.port == refusing.port)
+            #expect(error.description.contains("127.0.0.1:\(refusing.port)"))
+        }
+    }
+
+    // MARK: - Stream readers and writers
+
+    @Test("Listing 8.3 — Sending an HTTP request with stream readers and writers", .tags(.http))
+    func listing8_3() async throws {
+        // Book: open_connection; write + drain; readline until b''; close + wait_closed in a finally.
+        // Swift: withConnection (NIOAsyncChannel.executeThenClose), outbound.write (drain built in), lines(of:).
+        try await withStubServer { stub in
+            let request = "GET /raw/page HTTP/1.1\r\nConnection: close\r\nHost: 127.0.0.1\r\n\r\n"
+            let lines = try await withConnection(host: "127.0.0.1", port: stub.port) { inbound, outbound in
+                try await outbound.write(ByteBuffer(string: request))
+                var lines: [String] = []
+                for try await line in Streams.lines(of: inbound) { lines.append(line) }
+                return lines
+            }
+            let raw = try await makeRawRequest(host: "127.0.0.1", port: stub.port, path: "/raw/page")
+            #expect(lines.joined() == raw, "the lines, joined, are the response byte for byte")
+            #expect(lines.count == raw.count { $0 == "\n" || $0 == "\r\n" } + 1, "one line per newline, plus the tail")
+            #expect(lines.last == "</html>", "the unterminated last line arrives, without a newline")
+            #expect(lines.dropLast().allSatisfy { $0.utf8.last == UInt8(ascii: "\n") }, "asyncio's readline keeps the newline")
+            try await stub.waitUntil { $0.openConnections == 0 }
+
+            // The connection is closed when the scope ends by an error, too.
+            struct Stop: Error {}
+            await #expect(throws: Stop.self) {
+                try await withConnection(host: "127.0.0.1", port: stub.port) { _, outbound in
+                    try await outbound.write(ByteBuffer(string: "GET /hang HTTP/1.1\r\nHost: x\r\n\r\n"))
+                    try await stub.waitUntil(started: 3)
+                    throw Stop()
+                }
+            }
+            try await stub.waitUntil { $0.openConnections == 0 && $0.aborted == 1 }
+
+            // Why the library has its own decoder: NIOExtras' LineBasedFrameDecoder strips the newlines and
+            // reports the unterminated tail as an error at end of stream.
+            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connect(host: "127.0.0.1", port: stub.port) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineBasedFrameDecoder()))
+                        return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                    }
+                }
+            var stripped: [String] = []
+            await #expect(throws: NIOExtrasErrors.LeftOverBytesError.self) {
+                try await channel.executeThenClose { inbound, outbound in
+                    try await outbound.write(ByteBuffer(string: request))
+                    for try await line in inbound { stripped.append(String(buffer: line)) }
+                }
+            }
+            #expect(stripped.count == lines.count - 1 && !stripped.contains("</html>"), "the tail is lost")
+        }
+    }
+
+    // MARK: - Standard input
+
+    @Test("Listing 8.4 — Trying to run tasks in the background")
+    func listing8_4() async throws {
+        // Book: input() blocks the only thread, so the delay tasks never start — not even their first print.
+        // Swift: the same on the single-threaded LoopExecutor: blocking reads of a pipe inside loop.run.
+        let log = EventLog()
+        let pipe = try TestPipe.make()
+        try await withLoopExecutor { loop in
+            async let reading: Void = loop.run {
+                var delays: [Task<Void, any Error>] = []
+                while let line = pipe.readLineBlocking() {  // input(): blocks the loop's thread
+                    let n = Int(line)!
+                    log.record("read(\(n))")
+                    delays.append(Task(executorPreference: loop) {
+                        try await EventLog.$current.withValue(log) { _ = try await delay(n) }
+                    })
+                }
+                for task in delays { try await task.value }
+            }
+            pipe.write("1\n2\n")
+            try await log.waitFor("read(2)")
+            try await Task.sleep(for: u * 3)  // a bounded negative check: 3 u of nothing
+            #expect(!log.names.contains { $0.hasPrefix("start(") }, "no delay starts while the loop's thread reads")
+            pipe.closeWriteEnd()  // end of input: the reading loop ends and gives the loop back
+            try await reading
+        }
+        #expect(log.names == ["read(1)", "read(2)", "start(1)", "start(2)", "end(1)", "end(2)"])
+
+        // On Swift's default executor the delays do run: the reader blocks one cooperative thread of (here) two.
+        // Still a bug — with as many blocked readers as cores, nothing would run at all (listing 2.19).
+        let pool = EventLog()
+        let second = try TestPipe.make()
+        async let reading: Void = {
+            var delays: [Task<Void, any Error>] = []
+            while let line = second.readLineBlocking() {
+                let n = Int(line)!
+                delays.append(Task { try await EventLog.$current.withValue(pool) { _ = try await delay(n) } })
+            }
+            for task in delays { try await task.value }
+        }()
+        second.write("1\n")
+        try await pool.waitFor("start(1)")
+        #expect(second.isWriteEndOpen, "the delay started while the reader was still blocked in read")
+        second.closeWriteEnd()
+        try await reading
+    }
+
+    @Test("Listing 8.5 — An asynchronous standard input reader")
+    func listing8_5() async throws {
+        // Book: connect_read_pipe wraps stdin in a StreamReader: reading no longer blocks the loop.
+        // Swift: StdinReader — NIOPipeBootstrap over dup(fd) — for pipes and terminals.
+        let pipe = try TestPipe.make()
+        pipe.write("1\n2\n3")
+        pipe.closeWriteEnd()
+        let lines = try await StdinReader.withReader(fd: pipe.readEnd) { input in
+            #expect(input.mode == .eventLoop)
+            var lines: [String] = []
+            for try await line in input.lines { lines.append(line) }
+            return lines
+        }
+        #expect(lines == ["1\n", "2\n", "3"], "asyncio's lines: newline kept, the tail delivered at the end")
+
+        // Nothing blocks while it waits: on one thread (the LoopExecutor), a ticker ticks while the reader waits.
+        let waiting = try TestPipe.make()
+        let ticks = EventLog()
+        let flags = fcntl(waiting.readEnd, F_GETFL)
+        #expect(flags & O_NONBLOCK == 0)
+        try await withLoopExecutor { loop in
+            try await loop.run {
+                try await StdinReader.withReader(fd: waiting.readEnd) { input in
+                    #expect(fcntl(waiting.readEnd, F_GETFL) & O_NONBLOCK != 0, "NIO made the shared description non-blocking")
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        group.addTask {
+                            for i in 1...3 {
+                                try await Task.sleep(for: u / 5)
+                                ticks.record("tick(\(i))")
+                            }
+                            waiting.write("go\n")
+                        }
+                        for try await line in input.lines {
+                            ticks.record("line(\(line.trimmingCharacters(in: .newlines)))")
+                            break
+                        }
+                        try await group.waitForAll()
+                    }
+                }
+            }
+        }
+        #expect(ticks.names == ["tick(1)", "tick(2)", "tick(3)", "line(go)"])
+        #expect(fcntl(waiting.readEnd, F_GETFL) == flags, "O_NONBLOCK is restored when the reader closes")
+
+        // Cancelling the consumer while it waits ends the iteration at once (8.14's client depends on it).
+        let idle = try TestPipe.make()
+        let started = EventLog()
+        let consumer = Task {
+            try await StdinReader.withReader(fd: idle.readEnd) { input in
+                started.record("waiting")
+                for try await _ in input.lines {}
+            }
+        }
+        try await started.waitFor("waiting")
+        let cancelledAt = clock.now
+        consumer.cancel()
+        _ = await consumer.result
+        #expect(clock.now - cancelledAt < u, "cancellation ended the wait for input")
+
+        // A regular file (`app < file.txt`), which NIO refuses, is read on a pool thread.
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("stdin-\(UUID()).txt").path
+        try "a\nb".write(toFile: path, atomically: true, encoding: .utf8)
+        defer { unlink(path) }
+        let file = open(path, O_RDONLY)
+        defer { close(file) }
+        let fromFile = try await StdinReader.withReader(fd: file) { input in
+            #expect(input.mode == .blockingReads)
+            var lines: [String] = []
+            for try await line in input.lines { lines.append(line) }
+            return lines
+        }
+        #expect(fromFile == ["a\n", "b"])
+        // A directory is neither: a clear error.
+        let directory = open("/", O_RDONLY | O_DIRECTORY)
+        defer { close(directory) }
+        await #expect(throws: StdinReaderError.self) {
+            try await StdinReader.withReader(fd: directory) { _ in }
+        }
+    }
+
+    @Test("Listing 8.6 — Using stream readers for input", .tags(.processes))
+    func listing8_6() async throws {
+        // Book: each line read from the async stdin starts a delay; the sleeps overlap, messages appear as they end.
+        // Swift: delay-prompt — StdinReader lines into DelayPrompt.run, a task per delay in a discarding group.
+        let child = try ChildProcess.spawn(
+            try SiblingExecutable.locate("delay-prompt"), arguments: ["--unit-ms", String(u.milliseconds)],
+            environment: ChildProcess.environmentWithoutBacktracer(), standardInput: .pipe)
+        let input = try #require(child.standardInput)
+        try input.write("3\n1\nx\n")
+        var printed: [String] = []
+        for try await line in try #require(child.standardOutput).lines() {
+            printed.append(line)
+            if line == DelayPrompt.ended("1") { input.close() }  // end of input while the 3 s delay still sleeps
+        }
+        #expect(try await child.termination.shellStatus == 0, "it waits for the running delay, then exits 0")
+        #expect(printed.filter { !$0.hasPrefix("Not a number") } == [
+            DelayPrompt.started("3"), DelayPrompt.started("1"), DelayPrompt.ended("1"), DelayPrompt.ended("3"),
+        ])
+        #expect(printed.contains(DelayPrompt.rejected("x")), "a bad line is answered and the prompt goes on")
+
+        // In-process, over an AsyncStream of lines: the same order.
+        let posted = Locked<[String]>([])
+        let (lines, typing) = AsyncStream.makeStream(of: String.self)
+        typing.yield("3")
+        typing.yield("1")
+        typing.finish()
+        try await DelayPrompt.run(lines: lines) { message in posted.update { $0.append(message) } }
+        #expect(posted.get == [DelayPrompt.started("3"), DelayPrompt.started("1"), DelayPrompt.ended("1"), DelayPrompt.ended("3")])
+    }
+
+    // MARK: - The terminal
+
+    @Test("Listing 8.7 — Utility functions for escape sequences", .tags(.terminal))
+    func listing8_7() throws {
+        // Book: save/restore cursor, home, erase line, clear line, one column left, move to the bottom.
+        #expect(ANSI.saveCursor == "\u{1B}7" && ANSI.restoreCursor == "\u{1B}8")
+        #expect(ANSI.home == "\u{1B}[H")
+        #expect(ANSI.eraseLine == "\u{1B}[2K")
+        #expect(ANSI.clearLine == "\u{1B}[2K\u{1B}[0G")
+        #expect(ANSI.cursorBack(1) == "\u{1B}[1D")
+        #expect(ANSI.cursorNextLine(23) == "\u{1B}[23E")
+
+        // The size: COLUMNS/LINES first, then the terminal (TIOCGWINSZ), then 80×24.
+        let (master, slave) = try PseudoTerminal.openPair(rows: 40, columns: 100)
+        defer { close(master); close(slave) }
+        #expect(Terminal.size(of: slave, environment: [:]) == .init(rows: 40, columns: 100))
+        #expect(Terminal.size(of: slave, environment: ["LINES": "30"]) == .init(rows: 30, columns: 100))
+        let pipe = try TestPipe.make()
+        #expect(Terminal.size(of: pipe.writeEnd, environment: [:]) == .init(rows: 24, columns: 80))
+
+        // moveToBottom's relative move lands on the last row's first column from the top and from the middle:
+        // the terminal stops the cursor at the bottom margin.
+        #expect(Terminal.moveToBottom(of: slave, environment: [:]) == 40)
+        let emitted = readAvailable(master)
+        #expect(emitted == "\u{1B}[39E")
+        for start in [ANSI.clearScreen, ANSI.clearScreen + ANSI.moveTo(row: 20, column: 7)] {
+            var screen = VirtualTerminal(rows: 40, columns: 100)
+            screen.feed(Array((start + emitted).utf8))
+            #expect(screen.row == 39 && screen.column == 0)
+            #expect(screen.unknown.isEmpty)
+        }
+    }
+
+    @Test("Listing 8.8 — Reading input one character at a time", .tags(.terminal))
+    func listing8_8() async throws {
+        // Book: cbreak mode; read a byte at a time, echo it, Delete moves back-space-back, newline clears and returns.
+        // Swift: LineEditor, fed bytes; it keeps bytes until a character is complete and erases whole Characters.
+        func typed(_ text: String) async throws -> (line: String?, echo: String) {
+            var editor = LineEditor()
+            let (bytes, feed) = AsyncStream.makeStream(of: UInt8.self)
+            for byte in text.utf8 { feed.yield(byte) }
+            feed.finish()
+            var iterator = bytes.makeAsyncIterator()
+            var echo = ""
+            let line = try await editor.readLine(from: &iterator) { echo += $0 }
+            return (line, echo)
+        }
+        let back = "\u{1B}[1D \u{1B}[1D"
+        let ac = try await typed("ab\u{7F}c\n")
+        #expect(ac.line == "ac")
+        #expect(ac.echo == "a" + "b" + back + "c" + "\u{1B}[2K\u{1B}[0G")
+        #expect(try await typed("\u{7F}\u{7F}x\n") == ("x", "x" + ANSI.clearLine), "Delete on an empty line does nothing")
+        #expect(try await typed("caf\u{E9}\u{7F}\n") == ("caf", "caf\u{E9}" + back + ANSI.clearLine), "one character, not one byte")
+        #expect(try await typed("e\u{301}\u{7F}x\r").line == "x", "a combining accent goes with its letter; CR ends the line")
+        #expect(try await typed("").line == nil, "end of input")
+
+        // cbreak on a pty: ICANON and ECHO off, ISIG on; the saved settings back afterwards, also after a throw.
+        let (master, slave) = try PseudoTerminal.openPair()
+        defer { close(master); close(slave) }
+        let before = PseudoTerminal.termiosSettings(of: slave)
+        struct Oops: Error {}
+        #expect(throws: Oops.self) {
+            try Terminal.withCbreakMode(slave) {
+                let now = PseudoTerminal.termiosSettings(of: slave)
+                #expect(now.c_lflag & tcflag_t(ICANON) == 0 && now.c_lflag & tcflag_t(ECHO) == 0)
+                #expect(now.c_lflag & tcflag_t(ISIG) != 0, "Ctrl-C still signals")
+                throw Oops()
+            }
+        }
+        #expect(withUnsafeBytes(of: PseudoTerminal.termiosSettings(of: slave), Array.init) == withUnsafeBytes(of: before, Array.init))
+        // The async apps' variant restores them too.
+        await #expect(throws: Oops.self) {
+            try await Terminal.withCbreakMode(slave) {
+                try await Task.sleep(for: .milliseconds(1))
+                #expect(PseudoTerminal.termiosSettings(of: slave).c_lflag & tcflag_t(ICANON) == 0)
+                throw Oops()
+            }
+        }
+        #expect(withUnsafeBytes(of: PseudoTerminal.termiosSettings(of: slave), Array.init) == withUnsafeBytes(of: before, Array.init))
+    }
+
+    @Test("Listing 8.9 — A message store")
+    func listing8_9() async throws {
+        // Book: a deque with a maximum length; every append awaits a redraw callback given the deque.
+        // Swift: actor MessageStore over a Deque; the callback gets a snapshot, on the actor, in append order.
+        let snapshots = Locked<[[String]]>([])
+        let store = MessageStore(capacity: 3) { messages in snapshots.update { $0.append(messages) } }
+        for i in 1...5 { await store.append("\(i)") }
+        #expect(await store.contents == ["3", "4", "5"])
+        #expect(snapshots.get == [["1"], ["1", "2"], ["1", "2", "3"], ["2", "3", "4"], ["3", "4", "5"]])
+
+        let many = Locked<[[String]]>([])
+        let busy = MessageStore(capacity: 3) { messages in many.update { $0.append(messages) } }
+        await withTaskGroup(of: Void.self) { group in
+            for i in 0..<100 { group.addTask { await busy.append("m\(i)") } }
+        }
+        #expect(many.get.count == 100)
+        #expect(many.get.allSatisfy { $0.count <= 3 })
+        #expect(many.get.last == (await busy.contents), "the last redraw shows the final contents")
+    }
+
+    @Test("Listing 8.10 — The delay app", .tags(.terminal, .processes))
+    func listing8_10() async throws {
+        // Book: cbreak, the input line parked at the bottom, messages redrawn above; sleeps overlap while typing.
+        // Swift: delay-app — StdinReader bytes → LineEditor; delays post to a MessageStore that draws through one
+        // ScreenOutput, so two redraws (from tasks on different threads) never interleave their escape sequences.
+        let pty = try PseudoTerminal(try SiblingExecutable.locate("delay-app"),
+                                     arguments: ["--unit-ms", String(u.milliseconds)], rows: 10, columns: 60)
+        try await pty.waitUntil(screen: { $0.first == DelayPrompt.hint })  // the app has started: cbreak is on
+        pty.type("2\r")
+        pty.type("1\r")
+        pty.type("12")  // typed, not submitted
+        let four = [DelayPrompt.started("2"), DelayPrompt.started("1"), DelayPrompt.ended("1"), DelayPrompt.ended("2")]
+        try await pty.waitUntil(screen: { Array($0[1...4]) == four })
+        #expect(pty.text[9] == "12", "the partly typed line on the bottom row is intact")
+
+        // Erase it, then a bad line: an error message, and the app goes on.
+        pty.type("\u{7F}\u{7F}x\r")
+        try await pty.waitUntil(screenContains: DelayPrompt.rejected("x"))
+        #expect(pty.text[9] == "")
+        // 8 more messages (14 in all): only the newest 9 fit above the input line.
+        for _ in 0..<4 { pty.type("0\r") }
+        try await pty.waitUntil(screen: { rows in rows.count { $0.hasPrefix("End sleeping for 0") } == 4 })
+        let rows = pty.text
+        #expect(rows[0] == DelayPrompt.rejected("x"), "the five oldest scrolled away: \(rows)")
+        #expect(rows[1..<9].allSatisfy { $0 == DelayPrompt.started("0") || $0 == DelayPrompt.ended("0") })
+
+        pty.send(SIGINT)
+        #expect(try await pty.waitForExit() == 0, "SIGINT cancels the delays and the app exits 0")
+        #expect(pty.slaveSettings() == pty.initialSettings, "the terminal settings are restored")
+        #expect(pty.unknownSequences.isEmpty, "\(pty.unknownSequences)")
+    }
+}
+
+// MARK: - Helpers
+
+/// A pipe standing in for standard input.
+final class TestPipe: Sendable {
+    let readEnd: Int32
+    let writeEnd: Int32
+    private let writeOpen = Locked(true)
+
+    private init(readEnd: Int32, writeEnd: Int32) {
+        self.readEnd = readEnd
+        self.writeEnd = writeEnd
+    }
+
+    static func make() throws -> TestPipe {
+        var fds: [Int32] = [-1, -1]
+        guard pipe(&fds) == 0 else { throw POSIXError(.EMFILE) }
+        return TestPipe(readEnd: fds[0], writeEnd: fds[1])
+    }
+
+    deinit {
+        close(readEnd)
+        closeWriteEnd()
+    }
+
+    func write(_ text: String) { Terminal.write(text, to: writeEnd) }
+
+    var isWriteEndOpen: Bool { writeOpen.withLock { $0 } }
+
+    func closeWriteEnd() {
+        writeOpen.withLock { open in
+            if open { close(writeEnd) }
+            open = false
+        }
+    }
+
+    /// Python's `input()`: a blocking read of one line (without its newline); nil at end of input.
+    func readLineBlocking() -> String? {
+        var bytes: [UInt8] = []
+        var byte: UInt8 = 0
+        while read(readEnd, &byte, 1) == 1 {
+            if byte == UInt8(ascii: "\n") { return String(decoding: bytes, as: UTF8.self) }
+            bytes.append(byte)
+        }
+        return bytes.isEmpty ? nil : String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+/// What is waiting to be read on `fd` now (the master side of a pty).
+func readAvailable(_ fd: Int32) -> String {
+    var collected: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+    while poll(&descriptor, 1, 100) > 0 {
+        let n = read(fd, &buffer, buffer.count)
+        guard n > 0 else { break }
+        collected += buffer[..<n]
+    }
+    return String(decoding: collected, as: UTF8.self)
+}
