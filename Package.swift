@@ -40,6 +40,8 @@ let package = Package(
         .executable(name: "hello-tui", targets: ["hello-tui"]),
         .executable(name: "delay-prompt", targets: ["delay-prompt"]),
         .executable(name: "delay-app", targets: ["delay-app"]),
+        .executable(name: "chat-server", targets: ["chat-server"]),
+        .executable(name: "chat-client", targets: ["chat-client"]),
         .executable(name: "benchmarks", targets: ["benchmarks"]),
     ],
     dependencies: [
@@ -167,7 +169,11 @@ let package = Package(
         /// (`RawHTTPGetHandler`), readers and writers, the stdin reader.
         .target(
             name: "Streams",
-            dependencies: nio + ["CurriculumCore", "Threads", "AsyncPrimitives", "TerminalUI"],
+            dependencies: nio + [
+                "CurriculumCore", "Threads", "AsyncPrimitives", "TerminalUI",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         /// Chapter 3 (and 4.1): blocking, selector and SwiftNIO echo servers.
@@ -248,6 +254,21 @@ let package = Package(
         .executableTarget(name: "delay-prompt", dependencies: ["CurriculumCore", "Streams", "TerminalUI"], swiftSettings: strict),
         .executableTarget(name: "delay-app", dependencies: ["CurriculumCore", "Streams", "TerminalUI"], swiftSettings: strict),
         .executableTarget(
+            name: "chat-server",
+            dependencies: [
+                "Streams", "TerminalUI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "chat-client",
+            dependencies: ["Streams", "TerminalUI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strict
+        ),
+        .executableTarget(
             name: "load-tester",
             dependencies: [
                 "CurriculumCore", "Threads", "AsyncPrimitives", "TerminalUI", "WebClients",
@@ -286,8 +307,9 @@ let package = Package(
         .target(
             name: "CurriculumTesting",
             dependencies: [
-                "CurriculumCore", "Threads", "AsyncPrimitives", "PostgresServer", "Parallelism", "Processes", "SocketServers", "ProductsDatabase", "TerminalUI",
+                "CurriculumCore", "Threads", "AsyncPrimitives", "PostgresServer", "Parallelism", "Processes", "SocketServers", "Streams", "ProductsDatabase", "TerminalUI",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),
@@ -357,7 +379,7 @@ let package = Package(
                 "CurriculumCore", "Threads", "Processes", "CurriculumTesting", "AsyncPrimitives", "LocalServices",
                 "Streams", "TerminalUI",
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
-                "delay-prompt", "delay-app",
+                "delay-prompt", "delay-app", "chat-server", "chat-client",
             ] + nio,
             swiftSettings: strict
         ),

@@ -1,8 +1,10 @@
 import CurriculumCore
+import ServiceLifecycle
 import SocketServers
+import Streams
 import Testing
 
-// The chapter 3 servers in scoped helpers: started, handed to the test, and
+// The chapter 3, 7 and 8 servers in scoped helpers: started, handed to the test, and
 // always stopped, whatever the test body does.
 
 /// The two multi-client servers the reliability tests run against.
@@ -31,11 +33,19 @@ public func withAsyncEchoServer<T: Sendable>(
     log: EventLog = EventLog(),
     _ body: @Sendable (AsyncEchoServer) async throws -> T
 ) async throws -> T {
-    let server = try await AsyncEchoServer.bind(configuration, log: log)
-    return try await withThrowingTaskGroup(of: Void.self) { group in
-        group.addTask { try await server.run() }
+    try await withRunning(try await AsyncEchoServer.bind(configuration, log: log), body)
+}
+
+/// Runs `service` in a child task while `body` uses it, then cancels it and
+/// waits for it to end, whether `body` returned or threw (the chapter 3 and
+/// 8 servers: bound first, so `body` can connect at once).
+public func withRunning<S: Service, T: Sendable>(
+    _ service: S, _ body: @Sendable (S) async throws -> T
+) async throws -> T {
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await service.run() }
         do {
-            let result = try await body(server)
+            let result = try await body(service)
             group.cancelAll()
             try await group.waitForAll()
             return result

@@ -12,9 +12,9 @@ import Threads
 ///
 /// The book's asyncio server has a listener task that awaits `sock_accept`
 /// and starts one echo task per client. Here the listener is a
-/// `NIOAsyncChannel` whose inbound stream yields connections; each gets a
-/// child task in a `withThrowingDiscardingTaskGroup` (as SwiftNIO's
-/// `NIOTCPEchoServer`); each child reads framed lines
+/// ``Streams/LineServer``: a `NIOAsyncChannel` whose inbound stream yields
+/// connections, each in a child task of a `withThrowingDiscardingTaskGroup`
+/// (as SwiftNIO's `NIOTCPEchoServer`); each child reads framed lines
 /// (``LineFrameDecoder``) and writes them back.
 ///
 /// - Threads: each connection's task prefers its channel's event loop as
@@ -41,24 +41,8 @@ import Threads
 /// Events in the optional event log: `accept(<port>)`, `error(<port>: <error>)`,
 /// `closed(<port>)`, `listener closed`.
 public struct AsyncEchoServer: Sendable, Service {
-    /// How to bind and frame.
-    public struct Configuration: Sendable {
-        /// Address to bind; loopback by default.
-        public var host = "127.0.0.1"
-        /// Port to bind; 0 for any free port.
-        public var port = 0
-        /// The longest accepted line.
-        public var maxLineLength = 8 << 20
-        /// The listen backlog (1,000 clients connecting at once need room).
-        public var backlog: Int32 = 4096
-
-        /// Loopback, any free port, 8 MiB lines by default.
-        public init(host: String = "127.0.0.1", port: Int = 0, maxLineLength: Int = 8 << 20) {
-            self.host = host
-            self.port = port
-            self.maxLineLength = maxLineLength
-        }
-    }
+    /// How to bind and frame: the line server's configuration.
+    public typealias Configuration = LineServer.Configuration
 
     /// Live counters, readable from anywhere.
     public final class Stats: Sendable {
@@ -98,7 +82,7 @@ public struct AsyncEchoServer: Sendable, Service {
     public let port: Int
     /// Live counters.
     public let stats = Stats()
-    private let serverChannel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+    private let server: LineServer
     private let logger: Logger
     private let log: EventLog?
 
@@ -114,28 +98,13 @@ public struct AsyncEchoServer: Sendable, Service {
         logger: Logger = Logger(label: "echo-server", factory: { _ in SwiftLogNoOpLogHandler() }),
         log: EventLog? = nil
     ) async throws -> AsyncEchoServer {
-        let maxLine = configuration.maxLineLength
-        let channel = try await ServerBootstrap(group: group)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .serverChannelOption(.backlog, value: configuration.backlog)
-            .childChannelOption(.allowRemoteHalfClosure, value: true)
-            .bind(host: configuration.host, port: configuration.port) { child in
-                child.eventLoop.makeCompletedFuture {
-                    try child.pipeline.syncOperations.addHandler(
-                        ByteToMessageHandler(LineFrameDecoder(maxLineLength: maxLine)))
-                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: child)
-                }
-            }
-        return AsyncEchoServer(
-            port: channel.channel.localAddress?.port ?? 0, serverChannel: channel, logger: logger, log: log)
+        let server = try await LineServer.bind(configuration, group: group)
+        return AsyncEchoServer(port: server.port, server: server, logger: logger, log: log)
     }
 
-    private init(
-        port: Int, serverChannel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>,
-        logger: Logger, log: EventLog?
-    ) {
+    private init(port: Int, server: LineServer, logger: Logger, log: EventLog?) {
         self.port = port
-        self.serverChannel = serverChannel
+        self.server = server
         self.logger = logger
         self.log = log
     }
@@ -149,30 +118,9 @@ public struct AsyncEchoServer: Sendable, Service {
     /// cancellation every connection closes. Returns normally in both cases,
     /// unless the listener itself fails.
     public func run() async throws {
-        try await withThrowingDiscardingTaskGroup { group in
-            do {
-                try await serverChannel.executeThenClose { inbound in
-                    let listener = serverChannel.channel
-                    try await withGracefulShutdownHandler {
-                        // Ends when the listener closes, after handing out the
-                        // clients it had already accepted (they are served too).
-                        for try await connection in inbound {
-                            // The connection's task runs on its channel's
-                            // event loop: reads and writes need no thread hop.
-                            let loop = EventLoopTaskExecutor(connection.channel.eventLoop)
-                            group.addTask(executorPreference: loop) { await handle(connection) }
-                        }
-                    } onGracefulShutdown: {
-                        listener.close(promise: nil)  // late clients are now refused
-                    }
-                }
-            } catch is CancellationError {
-                // Cancelled while accepting: the listener is closed; the group
-                // cancels the connections.
-            }
-            log?.record("listener closed")
-            logger.info("listener closed", metadata: ["open connections": "\(stats.active)"])
-        }
+        try await server.run { connection in await handle(connection) }
+        log?.record("listener closed")
+        logger.info("listener closed", metadata: ["open connections": "\(stats.active)"])
     }
 
     /// One client: echo every line until EOF, error or cancellation

@@ -69,9 +69,9 @@ public enum StdinReader {
     }
 
     /// The reader's input: chunks of bytes as they arrive, ending at end of input.
-    public struct Input: AsyncSequence {
+    public struct Input: AsyncSequence, Sendable {
         public typealias Element = ByteBuffer
-        enum Source {
+        enum Source: Sendable {
             case pipe(NIOAsyncChannelInboundStream<ByteBuffer>)
             case file(fd: Int32, pool: ThreadPool)
         }
@@ -168,3 +168,5 @@ public enum StdinReaderError: Error, Sendable, Equatable, CustomStringConvertibl
         }
     }
 }
+
+extension AsyncBytes: Sendable where Base: Sendable {}

@@ -97,3 +97,5 @@ public struct EditedLines<Bytes: AsyncSequence>: AsyncSequence where Bytes.Eleme
         }
     }
 }
+
+extension EditedLines: Sendable where Bytes: Sendable {}

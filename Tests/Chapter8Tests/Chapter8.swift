@@ -433,6 +433,298 @@ struct Chapter8 {
         #expect(pty.slaveSettings() == pty.initialSettings, "the terminal settings are restored")
         #expect(pty.unknownSequences.isEmpty, "\(pty.unknownSequences)")
     }
+
+    // MARK: - Servers
+
+    @Test("Listing 8.12 — Creating an echo server with server objects")
+    func listing8_12() async throws {
+        // Book: start_server with a ServerState of writers: welcome, "New user connected!" to all, echo, departures.
+        // Swift: AnnouncingEchoServer on the package's LineServer; an actor holds the writers; announcements go
+        // to a snapshot (the listing removes writers from the list it iterates, skipping the next client).
+        let survivors = try await withRunning(try await AnnouncingEchoServer.bind()) { server in
+            let c1 = try await TestClient.connect(server.port)
+            #expect(try await c1.readLine() == "Welcome! Users online: 1!\n")
+            #expect(try await c1.readLine() == "New user connected!\n", "the newcomer is announced to itself too")
+            let c2 = try await TestClient.connect(server.port)
+            #expect(try await c2.readLine() == "Welcome! Users online: 2!\n")
+            #expect(try await c2.readLine() == "New user connected!\n")
+            #expect(try await c1.readLine() == "New user connected!\n")
+            let c3 = try await TestClient.connect(server.port)
+            #expect(try await c3.readLine() == "Welcome! Users online: 3!\n")
+            #expect(try await c3.readLine() == "New user connected!\n")
+            #expect(try await c1.readLine() == "New user connected!\n", "client 1 heard of itself, 2 and 3")
+            #expect(try await c2.readLine() == "New user connected!\n")
+
+            try await c2.send("hello\n")
+            #expect(try await c2.readLine() == "hello\n")
+            let (quiet1, quiet3) = (await c1.staysSilent(for: u), await c3.staysSilent(for: u))
+            let othersSilent = quiet1 && quiet3
+            #expect(othersSilent, "an echo goes to its sender only")
+
+            c2.close()
+            #expect(try await c1.readLine() == "Client disconnected. Users left online: 2!\n")
+            #expect(try await c3.readLine() == "Client disconnected. Users left online: 2!\n")
+
+            // A client that resets its connection is removed; the others go on.
+            let rude = try await TestClient.connect(server.port)
+            #expect(try await rude.readLine() == "Welcome! Users online: 3!\n")
+            #expect(try await c1.readLine() == "New user connected!\n")
+            #expect(try await c3.readLine() == "New user connected!\n")
+            rude.reset()
+            #expect(try await c1.readLine() == "Client disconnected. Users left online: 2!\n")
+            #expect(try await c3.readLine() == "Client disconnected. Users left online: 2!\n")
+            try await c3.send("still here\n")
+            #expect(try await c3.readLine() == "still here\n")
+            #expect(await server.online == 2)
+            return [c1, c3]
+        }
+        // The server stopped: every client reads EOF.
+        for client in survivors { #expect(try await client.readsEOF()) }
+    }
+
+    @Test("Listing 8.13 — The chat server", .bookSecond(.milliseconds(100)))
+    func listing8_13() async throws {
+        // Book: CONNECT <name>, then every line broadcast to all as "name: text"; departures announced; 60 s idle.
+        // Swift: ChatServer — a ChatRoom actor; each member has a bounded queue and its own writer task, so a
+        // broadcast only enqueues. Fixes named below are the port's, deliberately.
+        try await withRunning(try await ChatServer.bind(.init(idleTimeout: .seconds(60)))) { server in
+            let alice = try await ChatUser.connect(server.port, as: "alice")
+            #expect(try await alice.readLine() == "Welcome! Users connected: 1!")
+            #expect(try await alice.readLine() == "alice connected!", "the newcomer is announced to itself too")
+            let bob = try await ChatUser.connect(server.port, as: "bob")
+            #expect(try await bob.readLine() == "Welcome! Users connected: 2!")
+            #expect(try await bob.readLine() == "bob connected!")
+            #expect(try await alice.readLine() == "bob connected!")
+
+            try await alice.say("hi")
+            #expect(try await alice.readLine() == "alice: hi", "the sender gets its own message, as in the book")
+            #expect(try await bob.readLine() == "alice: hi")
+
+            // bob leaves: removed at once (the listing keeps him until a write to him fails).
+            bob.client.close()
+            #expect(try await alice.readLine() == "bob has left the chat")
+            let carol = try await ChatUser.connect(server.port, as: "carol")
+            #expect(try await carol.readLine() == "Welcome! Users connected: 2!")
+            #expect(try await carol.readLine() == "carol connected!")
+            #expect(try await alice.readLine() == "carol connected!")
+
+            // Refusals: an error line and EOF, and nobody hears of it (the listing crashes or replaces alice).
+            for (first, error) in [
+                ("HELLO", "ERROR the first line must be CONNECT <username>"),
+                ("CONNECT", "ERROR the username must not be empty"),
+                ("CONNECT    ", "ERROR the username must not be empty"),
+                ("CONNECT alice", "ERROR username 'alice' is taken"),
+                ("CONNECT a b", "ERROR the username must not contain spaces or control characters"),
+            ] {
+                let client = try await TestClient.connect(server.port)
+                try await client.send(first + "\n")
+                #expect(try await client.readLine() == error + "\n", "\(first)")
+                #expect(try await client.readsEOF())
+            }
+            let (quietA, quietC) = (await alice.client.staysSilent(for: u / 2), await carol.client.staysSilent(for: u / 2))
+            let nobodyHeard = quietA && quietC
+            #expect(nobodyHeard, "a refused client is never announced")
+            try await alice.say("still me")
+            #expect(try await carol.readLine() == "alice: still me", "the real alice kept her connection")
+            #expect(try await alice.readLine() == "alice: still me")
+
+            // A reset connection leaves like any other.
+            let zed = try await ChatUser.connect(server.port, as: "zed")
+            _ = try await zed.readLine()
+            #expect(try await alice.readLine() == "zed connected!")
+            #expect(try await carol.readLine() == "zed connected!")
+            zed.client.reset()
+            #expect(try await alice.readLine() == "zed has left the chat")
+            #expect(try await carol.readLine() == "zed has left the chat")
+
+            // 1 MiB without a newline: that client is disconnected with an error; memory stays bounded.
+            let flood = try await ChatUser.connect(server.port, as: "flood")
+            _ = try await flood.readLine()
+            _ = try await alice.readLine()
+            _ = try await carol.readLine()
+            try? await flood.client.send([UInt8](repeating: UInt8(ascii: "x"), count: 1 << 20))
+            #expect(try await alice.readLine() == "flood has left the chat")
+            #expect(try await carol.readLine() == "flood has left the chat")
+            #expect(await server.room.usernames == ["alice", "carol"])
+        }
+    }
+
+    @Test("Listing 8.13 — The chat server: idle users are disconnected", .bookSecond(.milliseconds(100)))
+    func listing8_13_idle() async throws {
+        // Book: a read that waits more than 60 s raises and the user is removed — silently. Scaled to 3 u here;
+        // the port tells the idle user and the others.
+        try await withRunning(try await ChatServer.bind(.init(idleTimeout: u * 3))) { server in
+            let talker = try await ChatUser.connect(server.port, as: "talker")
+            _ = try await talker.readLine()
+            _ = try await talker.readLine()
+            let idle = try await ChatUser.connect(server.port, as: "idle")
+            let joined = clock.now
+            #expect(try await idle.readLine() == "Welcome! Users connected: 2!")
+            // The talker keeps talking, so only the silent one times out.
+            let chatter = Task {
+                while !Task.isCancelled {
+                    try await talker.say("ping")
+                    try await Task.sleep(for: u)
+                }
+            }
+            defer { chatter.cancel() }
+            var heard: [String] = []
+            while let line = try? await talker.readLine(), line != "idle has left the chat" { heard.append(line) }
+            let elapsed = clock.now - joined
+            #expect(elapsed >= u * 3 && elapsed < u * 5, "disconnected after the idle timeout (\(elapsed))")
+            #expect(heard.contains("idle connected!"))
+            var told: [String] = []
+            while let line = try? await idle.readLine(), !line.isEmpty { told.append(line) }
+            #expect(told.last == "ERROR idle for too long: disconnected", "\(told)")
+            #expect(await server.room.usernames == ["talker"])
+        }
+    }
+
+    @Test("Listing 8.13 — The chat server: a client that never reads does not stall the others")
+    func listing8_13_slow() async throws {
+        // Book: writer.write + drain per user: a client that stops reading stalls every broadcast behind it.
+        // Swift: each member's writer task drains its own bounded queue; broadcasts only enqueue; a member whose
+        // queue is full (here 64 messages, past the kernel's socket buffers) is dropped with a notice.
+        try await withRunning(try await ChatServer.bind(.init(maxQueuedMessages: 64))) { server in
+            let slow = try await ChatUser.connect(server.port, as: "slow")  // never reads again
+            let fast = try await ChatUser.connect(server.port, as: "fast")
+            let line = String(repeating: "y", count: 32 << 10)
+            let sender = Task {
+                for _ in 0..<4000 where !Task.isCancelled { try await fast.say(line) }
+            }
+            defer { sender.cancel() }
+            var received = 0
+            while true {
+                let heard = try await fast.readLine()
+                if heard == "slow was disconnected: too slow to keep up" { break }
+                if heard == "fast: " + line { received += 1 }
+            }
+            sender.cancel()
+            #expect(received >= 64, "the fast client kept receiving while the slow one read nothing (\(received))")
+            #expect(await server.room.usernames == ["fast"])
+            _ = slow
+        }
+    }
+
+    @Test("Listing 8.13 — The chat server: graceful shutdown says goodbye", .tags(.processes))
+    func listing8_13_shutdown() async throws {
+        // swift-service-lifecycle: on SIGTERM the chat-server tells everyone, disconnects them and exits 0.
+        let child = try ChildProcess.spawn(
+            try SiblingExecutable.locate("chat-server"), arguments: ["--port", "0"],
+            environment: ChildProcess.environmentWithoutBacktracer(), standardError: .null)
+        var lines = try #require(child.standardOutput).lines().makeAsyncIterator()
+        let listening = try #require(try await lines.next())
+        let port = try #require(Int(listening.dropFirst("listening ".count)))
+        let ann = try await ChatUser.connect(port, as: "ann")
+        #expect(try await ann.readLine() == "Welcome! Users connected: 1!")
+        #expect(try await ann.readLine() == "ann connected!")
+        let ben = try await ChatUser.connect(port, as: "ben")
+        #expect(try await ann.readLine() == "ben connected!")
+        child.send(SIGTERM)
+        #expect(try await ann.readLine() == "Server is shutting down. Bye!")
+        #expect(try await ann.client.readsEOF())
+        var benHeard: [String] = []
+        while let line = try? await ben.readLine(), !line.isEmpty { benHeard.append(line) }
+        #expect(benHeard.last == "Server is shutting down. Bye!")
+        #expect(try await child.termination.shellStatus == 0)
+        #expect(await isRefused(port))
+    }
+
+    @Test("Listing 8.14 — The chat client")
+    func listing8_14() async throws {
+        // Book: listen and send concurrently; asyncio.wait(FIRST_COMPLETED), the rest cancelled at exit.
+        // Swift: ChatClient.run — a task group; when one child ends the other is cancelled, the connection closed.
+        let server = try await ChatServer.bind()
+        let serving = Task { try await server.run() }
+        let aliceSeen = Watched<[String]>([])
+        let bobSeen = Watched<[String]>([])
+        let aliceStore = MessageStore(capacity: 100) { messages in aliceSeen.update { $0 = messages } }
+        let bobStore = MessageStore(capacity: 100) { messages in bobSeen.update { $0 = messages } }
+        let (aliceInput, aliceTypes) = AsyncStream.makeStream(of: String.self)
+        let (bobInput, bobTypes) = AsyncStream.makeStream(of: String.self)
+        defer { aliceTypes.finish(); bobTypes.finish() }
+        let alice = Task {
+            try await ChatClient.run(username: "alice", host: "127.0.0.1", port: server.port, input: aliceInput,
+                                     post: { await aliceStore.append($0) })
+        }
+        try await aliceSeen.waitUntil { $0.contains("alice connected!") }
+        let bob = Task {
+            try await ChatClient.run(username: "bob", host: "127.0.0.1", port: server.port, input: bobInput,
+                                     post: { await bobStore.append($0) })
+        }
+        try await bobSeen.waitUntil { $0.contains("bob connected!") }
+        aliceTypes.yield("hello bob")
+        try await bobSeen.waitUntil { $0.contains("alice: hello bob") }
+        bobTypes.yield("hi alice")
+        try await aliceSeen.waitUntil { $0.contains("bob: hi alice") }
+
+        // The server goes away while both inputs stay open: each client ends within 1 u.
+        serving.cancel()
+        _ = await serving.result
+        let stopped = clock.now
+        try await alice.value
+        try await bob.value
+        #expect(clock.now - stopped < u, "the input side was cancelled, not waited for")
+        #expect(aliceSeen.value.last == ChatClient.serverClosed && bobSeen.value.last == ChatClient.serverClosed)
+
+        // Nothing listening: a typed error naming the server.
+        await #expect(throws: StreamConnectError.self) {
+            try await ChatClient.run(username: "x", host: "127.0.0.1", port: server.port,
+                                     input: AsyncStream<String> { $0.finish() }, post: { _ in })
+        }
+    }
+
+    @Test("Listing 8.14 — The chat client on two terminals", .tags(.terminal, .processes))
+    func listing8_14_terminals() async throws {
+        // Two chat-client processes on ptys, the server in-process: what one types shows on the other's screen
+        // above its input line, which keeps the partly typed text.
+        try await withRunning(try await ChatServer.bind()) { server in
+            let executable = try SiblingExecutable.locate("chat-client")
+            let alice = try PseudoTerminal(executable, arguments: ["--port", "\(server.port)", "--username", "alice"],
+                                           rows: 12, columns: 60)
+            try await alice.waitUntil(screenContains: "alice connected!")
+            // bob types his name at the prompt.
+            let bob = try PseudoTerminal(executable, arguments: ["--port", "\(server.port)"], rows: 12, columns: 60)
+            try await bob.waitUntil(screenContains: "Enter a username:")
+            bob.type("bob\r")
+            try await alice.waitUntil(screenContains: "bob connected!")
+            bob.type("half-typ")
+            alice.type("hello from alice\r")
+            try await bob.waitUntil(screenContains: "alice: hello from alice")
+            #expect(bob.text[11] == "half-typ", "the line being typed stays intact on the bottom row")
+            #expect(alice.text[11] == "", "alice's input line was cleared when she sent it")
+            bob.type("ed\r")
+            try await alice.waitUntil(screenContains: "bob: half-typed")
+
+            for pty in [alice, bob] {
+                pty.send(SIGINT)
+                #expect(try await pty.waitForExit() == 0)
+                #expect(pty.slaveSettings() == pty.initialSettings, "the terminal settings are restored")
+                #expect(pty.unknownSequences.isEmpty, "\(pty.unknownSequences)")
+            }
+            try await eventually { while await server.room.usernames != [] { try await Task.sleep(for: .milliseconds(5)) } }
+        }
+    }
+}
+
+/// A chat user over a raw test socket: `CONNECT` sent, lines read without their newline.
+struct ChatUser: Sendable {
+    let client: TestClient
+
+    static func connect(_ port: Int, as name: String) async throws -> ChatUser {
+        let client = try await TestClient.connect(port)
+        try await client.send("CONNECT \(name)\n")
+        return ChatUser(client: client)
+    }
+
+    func say(_ text: String) async throws { try await client.send(text + "\n") }
+
+    /// The next line, without its newline ("" at EOF).
+    func readLine() async throws -> String {
+        var line = try await client.readLine()
+        if line.hasSuffix("\n") { line.removeLast() }
+        return line
+    }
 }
 
 // MARK: - Helpers
