@@ -42,6 +42,7 @@ let package = Package(
         .executable(name: "delay-app", targets: ["delay-app"]),
         .executable(name: "chat-server", targets: ["chat-server"]),
         .executable(name: "chat-client", targets: ["chat-client"]),
+        .executable(name: "sql-client", targets: ["sql-client"]),
         .executable(name: "benchmarks", targets: ["benchmarks"]),
     ],
     dependencies: [
@@ -202,6 +203,7 @@ let package = Package(
                 "PostgresServer",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             resources: [.copy("Resources")],
             swiftSettings: strict
@@ -260,6 +262,14 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "sql-client",
+            dependencies: [
+                "AsyncPrimitives", "PostgresServer", "ProductsDatabase", "Streams", "TerminalUI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
         ),
@@ -379,7 +389,9 @@ let package = Package(
                 "CurriculumCore", "Threads", "Processes", "CurriculumTesting", "AsyncPrimitives", "LocalServices",
                 "Streams", "TerminalUI",
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
-                "delay-prompt", "delay-app", "chat-server", "chat-client",
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                "ProductsDatabase", "PostgresServer", .product(name: "PostgresNIO", package: "postgres-nio"),
+                "delay-prompt", "delay-app", "chat-server", "chat-client", "sql-client",
             ] + nio,
             swiftSettings: strict
         ),

@@ -42,32 +42,8 @@ struct Seed: AsyncParsableCommand {
         }
         print(server.isEmbedded ? "Started an embedded PostgreSQL cluster: \(server)" : "Using DATABASE_URL: \(server)")
 
-        // CREATE DATABASE has no IF NOT EXISTS: look first.
-        try await ProductsDatabase.withConnection(server) { admin in
-            let exists = try await admin.run("SELECT 1 FROM pg_database WHERE datname = \(database)").rows.isEmpty == false
-            if !exists {
-                try await admin.run(PostgresQuery(unsafeSQL: "CREATE DATABASE \"\(database.replacingOccurrences(of: "\"", with: "\"\""))\""))
-                print("Created database \(database).")
-            }
-        }
-        let target = server.with(database: database)
-        try await ProductsDatabase.withConnection(target) { c in
-            if reset {
-                try await c.run("DROP TABLE IF EXISTS sku, product, product_size, product_color, brand CASCADE")
-            }
-            try await ProductsSchema.apply(on: c)
-            let brands = try await c.run("SELECT count(*) FROM brand").rows[0].decode(Int.self)
-            if brands > 0 {
-                print("The brand table already has \(brands) rows: not seeding again (use --reset to start over).")
-            } else {
-                let started = ContinuousClock.now
-                let summary = try await withTransaction(on: c) { tx in
-                    try await ProductsSeeder.seed(on: tx.connection, seed: seed)
-                }
-                print("Seeded \(summary.brands) brands, \(summary.products) products, \(summary.skus) SKUs "
-                      + "in \(ContinuousClock.now - started).")
-            }
-        }
+        let target = try await ProductsDatabase.prepareProducts(
+            on: server, database: database, seed: seed, reset: reset) { print($0) }
         print("""
 
             Connect with:

@@ -5,8 +5,12 @@ import Foundation
 import Glibc
 import LocalServices
 import NIOCore
+import NIOEmbedded
 import NIOExtras
 import NIOPosix
+import PostgresNIO
+import PostgresServer
+import ProductsDatabase
 import Processes
 import Streams
 import Testing
@@ -42,14 +46,27 @@ struct Chapter8 {
             #expect(names.contains { $0.hasPrefix("data received(") })
             #expect(names.suffix(2) == ["eof received", "connection lost"], "\(names)")
 
-            // A character cut across two reads decodes intact: the handler decodes once, at the end.
-            let splitLog = EventLog()
-            let split = try await makeRawRequest(host: "127.0.0.1", port: stub.port, path: "/raw/split", log: splitLog)
+            // A character cut across two writes decodes intact: the handler decodes once, at the end.
+            let split = try await makeRawRequest(host: "127.0.0.1", port: stub.port, path: "/raw/split")
             #expect(split.hasSuffix("\r\n\r\n" + StubHTTPServer.rawSplitBody))
-            #expect(splitLog.names.count { $0.hasPrefix("data received(") } >= 2, "the body came in two reads: \(splitLog.names)")
-            let firstHalf = Array(StubHTTPServer.rawSplitBody.utf8.prefix(StubHTTPServer.rawSplitFirstWrite))
-            #expect(String(decoding: firstHalf, as: UTF8.self).hasSuffix("\u{FFFD}"),
-                    "decoded on its own, the first write ends in a broken character")
+            // Whether TCP delivers those writes in one read or two is up to timing; on an EmbeddedChannel the
+            // two reads are certain: the first ends inside "é", which decoded on its own would be broken.
+            let body = Array(StubHTTPServer.rawSplitBody.utf8)
+            let cut = StubHTTPServer.rawSplitFirstWrite
+            #expect(String(decoding: body[..<cut], as: UTF8.self).hasSuffix("\u{FFFD}"))
+            let channel = EmbeddedChannel()
+            let promise = channel.eventLoop.makePromise(of: String.self)
+            let reads = EventLog()
+            try channel.pipeline.syncOperations.addHandler(RawHTTPGetHandler(host: "x", promise: promise, log: reads))
+            try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 80)).get()
+            #expect(String(buffer: try #require(try channel.readOutbound(as: ByteBuffer.self)))
+                    == "GET / HTTP/1.1\r\nConnection: close\r\nHost: x\r\n\r\n", "written on connection_made")
+            try channel.writeInbound(ByteBuffer(bytes: body[..<cut]))
+            try channel.writeInbound(ByteBuffer(bytes: body[cut...]))
+            channel.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+            #expect(try await promise.futureResult.get() == StubHTTPServer.rawSplitBody)
+            #expect(reads.names.count { $0.hasPrefix("data received(") } == 2)
+            _ = try? channel.finish()
 
             // A connection reset fails the promise (no hang) with the reset error.
             do {
@@ -434,6 +451,79 @@ struct Chapter8 {
         #expect(pty.unknownSequences.isEmpty, "\(pty.unknownSequences)")
     }
 
+    // MARK: - The SQL client
+
+    @Test("Listing 8.11 — An asynchronous command-line SQL client", .tags(.postgres), .needsPostgres)
+    func listing8_11() async throws {
+        // Book: each typed line runs as a query in its own task on a 6-connection asyncpg pool; typing goes on.
+        // Swift: SQLConsole on a PostgresClient of 6. It counts rows honestly (the listing prints the first row's
+        // column count, and calls an empty result an exception) and shows the server's SQLSTATE.
+        try await withScratchProductsDatabase(.seeded) { db in
+            try await withRunning(SQLConsole(endpoint: db, applicationName: uniqueTag("sqlc"))) { console in
+                #expect(await console.run("SELECT * FROM brand") == "Fetched 100 rows by query: SELECT * FROM brand")
+                #expect(await console.run("SELECT * FROM brand WHERE false") == "Fetched 0 rows by query: SELECT * FROM brand WHERE false")
+                #expect(await console.run("SELECT ';' AS semicolon;") == "Fetched 1 row by query: SELECT ';' AS semicolon;")
+                let syntax = await console.run("SELEC 1")
+                #expect(syntax.contains("42601") && syntax.contains("SELEC"), "\(syntax)")
+                #expect(await console.run("SELECT * FROM nope").contains("42P01"))
+                #expect(await console.run("SELECT 1; SELECT 2").hasPrefix("One statement at a time"))
+
+                // Six statements at once, one per pooled connection: they all meet at the rendezvous (a lone or
+                // sequential statement would wait out its 10 s and return no row).
+                let tag = uniqueTag("sql6")
+                let met = await withTaskGroup(of: String.self) { group in
+                    for _ in 0..<6 { group.addTask { await console.run("SELECT 1 WHERE rendezvous('\(tag)', 6, 10000)") } }
+                    return await group.reduce(into: []) { $0.append($1) }
+                }
+                #expect(met.allSatisfy { $0.hasPrefix("Fetched 1 row ") }, "\(met)")
+
+                // A cancelled query stops on the server too (PostgresNIO alone would leave it running).
+                let sleeping = Task { await console.run("SELECT pg_sleep(30)") }
+                try await waitForStatements(db, console.applicationName, count: 1)
+                let cancelledAt = clock.now
+                sleeping.cancel()
+                let outcome = await sleeping.value
+                #expect(outcome == "Cancelled query 'SELECT pg_sleep(30)' (stopped on the server too)", "\(outcome)")
+                #expect(clock.now - cancelledAt < .seconds(5))
+                try await waitForStatements(db, console.applicationName, count: 0)
+            }
+        }
+    }
+
+    @Test("Listing 8.11 — The SQL client in a terminal", .tags(.postgres, .terminal, .processes), .needsPostgres,
+          .bookSecond(.milliseconds(100)))
+    func listing8_11_terminal() async throws {
+        try await withScratchProductsDatabase(.seeded) { db in
+            let pty = try PseudoTerminal(try SiblingExecutable.locate("sql-client"), arguments: ["--database-url", db.url],
+                                         rows: 12, columns: 100)
+            try await pty.waitUntil(screenContains: "Connected to")
+            // A slow query, then a fast one: the fast one's result comes first; typing is never blocked.
+            let sleep = "SELECT pg_sleep(\(Double((u * 2).milliseconds) / 1000))"
+            pty.type(sleep + "\r")
+            pty.type("SELECT * FROM brand\r")
+            pty.type("SELEC 1\r")
+            try await pty.waitUntil(screenContains: "by query: " + sleep)
+            let rows = pty.text
+            let brand = try #require(rows.firstIndex { $0.contains("Fetched 100 rows by query: SELECT * FROM brand") })
+            let slow = try #require(rows.firstIndex { $0.contains("by query: " + sleep) })
+            #expect(brand < slow, "the brand query finished first: \(rows)")
+            #expect(rows.contains { $0.contains("42601") }, "the bad query shows its SQLSTATE")
+            pty.type("SELECT count(*) FROM product\r")
+            try await pty.waitUntil(screenContains: "Fetched 1 row by query: SELECT count(*) FROM product")
+
+            // Quitting while a statement runs: exit 0, terminal restored, and no backend of the client left.
+            pty.type("SELECT pg_sleep(60)\r")
+            try await waitForStatements(db, "sql-client-\(pty.process.pid)", count: 1)
+            pty.send(SIGINT)
+            #expect(try await pty.waitForExit() == 0)
+            #expect(pty.slaveSettings() == pty.initialSettings, "the terminal settings are restored")
+            #expect(pty.unknownSequences.isEmpty, "\(pty.unknownSequences)")
+            try await eventually {
+                while try await backends(db, like: "sql-client-\(pty.process.pid)%") > 0 { try await Task.sleep(for: .milliseconds(10)) }
+            }
+        }
+    }
+
     // MARK: - Servers
 
     @Test("Listing 8.12 — Creating an echo server with server objects")
@@ -557,8 +647,8 @@ struct Chapter8 {
             let talker = try await ChatUser.connect(server.port, as: "talker")
             _ = try await talker.readLine()
             _ = try await talker.readLine()
+            let joined = clock.now  // before CONNECT is sent: the server's idle clock starts when it reads it
             let idle = try await ChatUser.connect(server.port, as: "idle")
-            let joined = clock.now
             #expect(try await idle.readLine() == "Welcome! Users connected: 2!")
             // The talker keeps talking, so only the silent one times out.
             let chatter = Task {
@@ -728,6 +818,24 @@ struct ChatUser: Sendable {
 }
 
 // MARK: - Helpers
+
+/// Waits (bounded) until `count` statements of `application` are running on the server.
+func waitForStatements(_ db: PostgresEndpoint, _ application: String, count: Int) async throws {
+    try await withConnection(db) { c in
+        try await eventually {
+            while try await c.count("SELECT count(*) FROM pg_stat_activity WHERE application_name = \(application) AND state = 'active'") != count {
+                try await Task.sleep(for: .milliseconds(5))
+            }
+        }
+    }
+}
+
+/// How many backends have an `application_name` like `pattern`.
+func backends(_ db: PostgresEndpoint, like pattern: String) async throws -> Int {
+    try await withConnection(db) { c in
+        try await c.count("SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE \(pattern)")
+    }
+}
 
 /// A pipe standing in for standard input.
 final class TestPipe: Sendable {
