@@ -118,9 +118,10 @@ public struct AsyncEchoServer: Sendable, Service {
     /// cancellation every connection closes. Returns normally in both cases,
     /// unless the listener itself fails.
     public func run() async throws {
-        try await server.run { connection in await handle(connection) }
-        log?.record("listener closed")
-        logger.info("listener closed", metadata: ["open connections": "\(stats.active)"])
+        try await server.run(onListenerClosed: {
+            log?.record("listener closed")
+            logger.info("listener closed", metadata: ["open connections": "\(stats.active)"])
+        }) { connection in await handle(connection) }
     }
 
     /// One client: echo every line until EOF, error or cancellation

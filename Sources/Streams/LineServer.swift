@@ -76,8 +76,11 @@ public struct LineServer: Sendable {
     /// Serves until cancelled, or until graceful shutdown has ended every
     /// connection; returns normally in both cases unless the listener fails.
     /// `handle` runs once per connection, in its own task, and owns it.
+    /// `onListenerClosed` runs once the listener is closed (graceful shutdown
+    /// or cancellation), while open connections may still be served.
     public func run(
         onGracefulShutdown: @escaping @Sendable () -> Void = {},
+        onListenerClosed: () -> Void = {},
         handle: @escaping @Sendable (Connection) async -> Void
     ) async throws {
         try await withThrowingDiscardingTaskGroup { group in
@@ -100,9 +103,7 @@ public struct LineServer: Sendable {
                 // Cancelled while accepting: the listener is closed; the group
                 // cancels the connections.
             }
+            onListenerClosed()
         }
     }
-
-    /// Closes the listener: no new clients; the run ends once the open connections have.
-    public func closeListener() { serverChannel.channel.close(promise: nil) }
 }
