@@ -299,9 +299,9 @@ let package = Package(
             dependencies: nio + [
                 "CurriculumCore", "Threads", "Processes",
                 "AsyncPrimitives", "LocalServices", "PostgresServer", "Parallelism", "WebClients",
-                "SocketServers", "ProductsDatabase", "FeedReader", "MapReduce", "ProcessPools", "PasswordHashing", "TerminalUI",
-                // Built alongside so `benchmarks fib` finds its child processes next to itself.
-                "curriculum-worker",
+                "SocketServers", "Streams", "ProductsDatabase", "FeedReader", "MapReduce", "ProcessPools", "PasswordHashing", "TerminalUI",
+                // Built alongside so `benchmarks fib` and `benchmarks chat` find their child processes next to themselves.
+                "curriculum-worker", "chat-server",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],

@@ -18,9 +18,10 @@ import ServiceLifecycle
 ///   disconnected, and the others see them leave (the listing removes them
 ///   silently); read by NIO's `IdleStateHandler`.
 /// - A client that stops reading cannot stall the others: every member has
-///   its own outbound queue, bounded at `maxQueuedMessages`, drained by its
-///   own writer task (whose `write` waits for the socket). A broadcast only
-///   enqueues; a member whose queue is full is dropped with a notice to the
+///   its own ``Outbox``, bounded at `maxQueuedMessages`, drained by its
+///   own writer task, which writes everything queued at once (one system
+///   call for many messages under load) and waits for the socket. A
+///   broadcast only enqueues; a member whose queue is full is dropped with a notice to the
 ///   others — never buffered without bound.
 /// - A line longer than `maxLineLength` (say 1 MiB without a newline) ends
 ///   that connection with an error; abrupt disconnects (resets) clean up
@@ -106,18 +107,18 @@ public struct ChatServer: Sendable, Service {
                 case .success(let name):
                     username = name
                 }
-                let (queue, queued) = AsyncStream<ByteBuffer>.makeStream(
-                    bufferingPolicy: .bufferingOldest(configuration.maxQueuedMessages))
-                let member = ChatRoom.Member(name: username, queue: queued, channel: channel)
+                let outbox = Outbox(capacity: configuration.maxQueuedMessages)
+                let member = ChatRoom.Member(name: username, outbox: outbox, channel: channel)
                 guard await room.join(member) else {
                     try await outbound.write(ByteBuffer(string: "ERROR username '\(username)' is taken\n"))
                     return
                 }
                 try await withThrowingDiscardingTaskGroup { group in
-                    // The member's writer: its queue, in order, at the pace the socket takes it.
+                    // The member's writer: everything queued, in order, in one write at a
+                    // time, at the pace the socket takes it.
                     group.addTask {
-                        defer { channel.close(promise: nil) }  // queue finished: the member is gone
-                        for await message in queue { try await outbound.write(message) }
+                        defer { channel.close(promise: nil) }  // outbox finished: the member is gone
+                        while let batch = await outbox.next() { try await outbound.write(contentsOf: batch) }
                     }
                     var farewell: String? = nil
                     do {
@@ -175,7 +176,7 @@ public actor ChatRoom {
     /// One connected user.
     public struct Member: Sendable {
         public var name: String
-        var queue: AsyncStream<ByteBuffer>.Continuation
+        var outbox: Outbox
         var channel: any Channel
     }
 
@@ -195,7 +196,7 @@ public actor ChatRoom {
     func join(_ member: Member) -> Bool {
         guard !closed, members[member.name] == nil else { return false }
         members[member.name] = member
-        member.queue.yield(ByteBuffer(string: "Welcome! Users connected: \(members.count)!\n"))
+        member.outbox.enqueue(ByteBuffer(string: "Welcome! Users connected: \(members.count)!\n"))
         logger.info("joined", metadata: ["user": "\(member.name)", "online": "\(members.count)"])
         broadcast("\(member.name) connected!\n")
         return true
@@ -211,8 +212,8 @@ public actor ChatRoom {
     func leave(_ member: Member, farewell: String? = nil) {
         guard members[member.name]?.channel === member.channel else { return }
         members[member.name] = nil
-        if let farewell { member.queue.yield(ByteBuffer(string: farewell + "\n")) }
-        member.queue.finish()
+        if let farewell { member.outbox.enqueue(ByteBuffer(string: farewell + "\n")) }
+        member.outbox.finish()
         logger.info("left", metadata: ["user": "\(member.name)", "online": "\(members.count)"])
         broadcast("\(member.name) has left the chat\n")
     }
@@ -223,8 +224,8 @@ public actor ChatRoom {
         let everyone = members.values
         members = [:]
         for member in everyone {
-            member.queue.yield(ByteBuffer(string: "Server is shutting down. Bye!\n"))
-            member.queue.finish()
+            member.outbox.enqueue(ByteBuffer(string: "Server is shutting down. Bye!\n"))
+            member.outbox.finish()
         }
     }
 
@@ -233,16 +234,15 @@ public actor ChatRoom {
         let buffer = ByteBuffer(string: message)
         var tooSlow: [Member] = []
         for member in members.values {
-            switch member.queue.yield(buffer) {
+            switch member.outbox.enqueue(buffer) {
             case .enqueued: deliveries += 1
-            case .dropped: tooSlow.append(member)
-            case .terminated: break
-            @unknown default: break
+            case .full: tooSlow.append(member)
+            case .closed: break
             }
         }
         for member in tooSlow where members[member.name] != nil {
             members[member.name] = nil
-            member.queue.finish()
+            member.outbox.finish()
             member.channel.close(promise: nil)  // its writer is stuck in a write: close under it
             logger.warning("dropped a client too slow to keep up", metadata: ["user": "\(member.name)"])
             broadcast("\(member.name) was disconnected: too slow to keep up\n")

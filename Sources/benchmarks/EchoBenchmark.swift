@@ -4,6 +4,7 @@ import NIOCore
 import NIOPosix
 import Parallelism
 import SocketServers
+import Streams
 import CurriculumCore
 import Threads
 
@@ -14,9 +15,12 @@ import Threads
 /// opens N loopback connections, each doing M round trips of a 64-byte line,
 /// against each server in turn: the blocking server (one client at a time),
 /// the hand-written epoll selector server (one thread), the SwiftNIO async
-/// server (a one-thread event loop by default, as asyncio's single thread),
-/// and the book's listing 3.8 asyncio server (`Scripts/asyncio_echo_server.py`,
-/// started with python3 as a child). `--modes external --port N` measures any
+/// server (`NIOAsyncChannel`, a task per connection: a one-thread event loop
+/// by default, as asyncio's single thread), chapter 8's protocol-style
+/// server (a `ChannelInboundHandler`, no tasks), the book's listing 3.8
+/// asyncio server (`Scripts/asyncio_echo_server.py`) and an asyncio streams
+/// server (`Scripts/asyncio_streams_echo_server.py`, asyncio's fastest),
+/// both started with python3 as children. `--modes external --port N` measures any
 /// server already running.
 ///
 /// Besides messages per second it reports where each server's CPU time goes
@@ -27,7 +31,7 @@ import Threads
 struct EchoBenchmark: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "echo",
-        abstract: "Echo round trips per second: blocking, selector, async (NIO) and the book's asyncio server."
+        abstract: "Echo round trips per second: blocking, selector, async and protocol-style NIO, and asyncio's two servers."
     )
 
     @Option(help: "Concurrent client connections.")
@@ -36,8 +40,8 @@ struct EchoBenchmark: AsyncParsableCommand {
     @Option(help: "Round trips (64-byte lines) per connection.")
     var roundTrips: Int = 2_000
 
-    @Option(help: "Servers to measure, comma-separated: blocking,selector,async,asyncio,external.")
-    var modes: String = "blocking,selector,async,asyncio"
+    @Option(help: "Servers to measure, comma-separated: blocking,selector,async,protocol,asyncio,asyncio-streams,external.")
+    var modes: String = "blocking,selector,async,protocol,asyncio,asyncio-streams"
 
     @Option(help: "Event-loop threads of the async server.")
     var serverThreads: Int = 1
@@ -48,7 +52,7 @@ struct EchoBenchmark: AsyncParsableCommand {
     func validate() throws {
         guard connections > 0, roundTrips > 0 else { throw ValidationError("--connections and --round-trips must be > 0") }
         guard serverThreads > 0 else { throw ValidationError("--server-threads must be > 0") }
-        let known: Set = ["blocking", "selector", "async", "asyncio", "external"]
+        let known: Set = ["blocking", "selector", "async", "protocol", "asyncio", "asyncio-streams", "external"]
         for mode in modes.split(separator: ",").map(String.init) where !known.contains(mode) {
             throw ValidationError("unknown mode \(mode); known: \(known.sorted().joined(separator: ","))")
         }
@@ -86,11 +90,7 @@ struct EchoBenchmark: AsyncParsableCommand {
                 measured = try await measure(server.port, clientGroup, clientThread) { CPUSplit.thread(tid) }
                 await server.stop()
             case "async":
-                let serverGroup = MultiThreadedEventLoopGroup(numberOfThreads: serverThreads)
-                var tids: [Int32] = []
-                for loop in serverGroup.makeIterator() {
-                    tids.append(try await loop.submit { currentThreadID() }.get())
-                }
+                let (serverGroup, tids) = try await serverLoops()
                 let server = try await AsyncEchoServer.bind(group: serverGroup)
                 let serving = Task { try await server.run() }
                 measured = try await measure(server.port, clientGroup, clientThread) {
@@ -99,18 +99,27 @@ struct EchoBenchmark: AsyncParsableCommand {
                 serving.cancel()
                 _ = await serving.result
                 try await serverGroup.shutdownGracefully()
-            case "asyncio":
+            case "protocol":
+                let (serverGroup, tids) = try await serverLoops()
+                let server = try await ProtocolEchoServer.start(group: serverGroup)
+                measured = try await measure(server.port, clientGroup, clientThread) {
+                    tids.compactMap(CPUSplit.thread).reduce(CPUSplit(user: .zero, system: .zero)) { $0 + $1 }
+                }
+                await server.stop()
+                try await serverGroup.shutdownGracefully()
+            case "asyncio", "asyncio-streams":
                 let child: PythonChild
                 let port: Int
+                let script = mode == "asyncio" ? "asyncio_echo_server.py" : "asyncio_streams_echo_server.py"
                 do {
-                    child = try PythonChild.start([try PythonChild.script("asyncio_echo_server.py")])
+                    child = try PythonChild.start([try PythonChild.script(script)])
                     guard let line = child.firstLine(), line.hasPrefix("listening "), let p = Int(line.dropFirst(10)) else {
                         child.stop()
                         throw PythonChild.Failure(description: "the script did not print its port")
                     }
                     port = p
                 } catch {
-                    print("asyncio      not measured: \(error)")
+                    print("\(mode.padding(toLength: 12, withPad: " ", startingAt: 0)) not measured: \(error)")
                     continue
                 }
                 let pid = child.process.pid
@@ -126,6 +135,14 @@ struct EchoBenchmark: AsyncParsableCommand {
         }
         try await clientGroup.shutdownGracefully()
         summarize(results, messages)
+    }
+
+    /// The NIO servers' event loops, and their threads' kernel ids (for their CPU time).
+    private func serverLoops() async throws -> (MultiThreadedEventLoopGroup, [Int32]) {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: serverThreads)
+        var tids: [Int32] = []
+        for loop in group.makeIterator() { tids.append(try await loop.submit { currentThreadID() }.get()) }
+        return (group, tids)
     }
 
     private func measure(
@@ -161,6 +178,16 @@ struct EchoBenchmark: AsyncParsableCommand {
         if let a = results["async"], let p = python {
             print("async vs \(results["asyncio"] != nil ? "asyncio" : "external") server: \(format(a.rate / p.rate))× (target vs asyncio ≥ 5×)")
             fields.append("async_vs_python=\(format(a.rate / p.rate))")
+        }
+        // Chapter 8: asyncio's fastest echo is its streams server; NIO's two styles against it.
+        if let streams = results["asyncio-streams"] {
+            for (mode, target) in [("protocol", 1.4), ("async", 1.2), ("selector", 0)] {
+                guard let m = results[mode] else { continue }
+                let ratio = m.rate / streams.rate
+                let goal = target > 0 ? " (target ≥ \(target)×)" : " (the hand-written epoll server: this machine's ceiling)"
+                print("\(mode) vs asyncio-streams: \(format(ratio))×" + goal)
+                fields.append("\(mode)_vs_asyncio_streams=\(format(ratio))")
+            }
         }
         if let a = results["async"], let s = results["selector"] {
             print("selector vs async: \(format(s.rate / a.rate))× (target ≥ 0.5×)")

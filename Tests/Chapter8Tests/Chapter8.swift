@@ -570,6 +570,21 @@ struct Chapter8 {
         }
         // The server stopped: every client reads EOF.
         for client in survivors { #expect(try await client.readsEOF()) }
+
+        // asyncio's other style, side by side: the echo as a protocol (a ChannelInboundHandler, no task per
+        // connection). Lines come back byte for byte however TCP cuts them, and the unterminated tail at EOF.
+        let protocolStyle = try await ProtocolEchoServer.start()
+        let client = try await TestClient.connect(protocolStyle.port)
+        try await client.send("one\ntw")
+        #expect(try await client.readLine() == "one\n")
+        try await client.send("o\r\nthree\n")
+        #expect(try await client.readLine() == "two\r\n")
+        #expect(try await client.readLine() == "three\n")
+        try await client.send("tail without newline")
+        client.finishSending()
+        #expect(try await client.read(20) == Array("tail without newline".utf8))
+        #expect(try await client.readsEOF())
+        await protocolStyle.stop()
     }
 
     @Test("Listing 8.13 — The chat server", .bookSecond(.milliseconds(100)))
