@@ -295,6 +295,7 @@ struct Chapter8 {
         let child = try ChildProcess.spawn(
             try SiblingExecutable.locate("delay-prompt"), arguments: ["--unit-ms", String(u.milliseconds)],
             environment: ChildProcess.environmentWithoutBacktracer(), standardInput: .pipe)
+        defer { child.kill() }
         let input = try #require(child.standardInput)
         try input.write("3\n1\nx\n")
         var printed: [String] = []
@@ -478,12 +479,12 @@ struct Chapter8 {
                 #expect(met.allSatisfy { $0.hasPrefix("Fetched 1 row ") }, "\(met)")
 
                 // A cancelled query stops on the server too (PostgresNIO alone would leave it running).
-                let sleeping = Task { await console.run("SELECT pg_sleep(30)") }
+                let sleeping = Task { await console.run("SELECT pg_sleep(10)") }
                 try await waitForStatements(db, console.applicationName, count: 1)
                 let cancelledAt = clock.now
                 sleeping.cancel()
                 let outcome = await sleeping.value
-                #expect(outcome == "Cancelled query 'SELECT pg_sleep(30)' (stopped on the server too)", "\(outcome)")
+                #expect(outcome == "Cancelled query 'SELECT pg_sleep(10)' (stopped on the server too)", "\(outcome)")
                 #expect(clock.now - cancelledAt < .seconds(5))
                 try await waitForStatements(db, console.applicationName, count: 0)
             }
@@ -673,13 +674,19 @@ struct Chapter8 {
                 }
             }
             defer { chatter.cancel() }
-            var heard: [String] = []
-            while let line = try? await talker.readLine(), line != "idle has left the chat" { heard.append(line) }
+            let heard = try await eventually {  // bounded: broken code may go on chatting forever
+                var heard: [String] = []
+                while case let line = try await talker.readLine(), line != "idle has left the chat" { heard.append(line) }
+                return heard
+            }
             let elapsed = clock.now - joined
             #expect(elapsed >= u * 3 && elapsed < u * 5, "disconnected after the idle timeout (\(elapsed))")
             #expect(heard.contains("idle connected!"))
-            var told: [String] = []
-            while let line = try? await idle.readLine(), !line.isEmpty { told.append(line) }
+            let told = try await eventually {
+                var told: [String] = []
+                while case let line = try await idle.readLine(), !line.isEmpty { told.append(line) }
+                return told
+            }
             #expect(told.last == "ERROR idle for too long: disconnected", "\(told)")
             #expect(await server.room.usernames == ["talker"])
         }
@@ -717,6 +724,7 @@ struct Chapter8 {
         let child = try ChildProcess.spawn(
             try SiblingExecutable.locate("chat-server"), arguments: ["--port", "0"],
             environment: ChildProcess.environmentWithoutBacktracer(), standardError: .null)
+        defer { child.kill() }  // a failing expectation below must not leave the server running
         var lines = try #require(child.standardOutput).lines().makeAsyncIterator()
         let listening = try #require(try await lines.next())
         let port = try #require(Int(listening.dropFirst("listening ".count)))
@@ -728,8 +736,11 @@ struct Chapter8 {
         child.send(SIGTERM)
         #expect(try await ann.readLine() == "Server is shutting down. Bye!")
         #expect(try await ann.client.readsEOF())
-        var benHeard: [String] = []
-        while let line = try? await ben.readLine(), !line.isEmpty { benHeard.append(line) }
+        let benHeard = try await eventually {
+            var heard: [String] = []
+            while case let line = try await ben.readLine(), !line.isEmpty { heard.append(line) }
+            return heard
+        }
         #expect(benHeard.last == "Server is shutting down. Bye!")
         #expect(try await child.termination.shellStatus == 0)
         #expect(await isRefused(port))
@@ -767,8 +778,10 @@ struct Chapter8 {
         serving.cancel()
         _ = await serving.result
         let stopped = clock.now
-        try await alice.value
-        try await bob.value
+        // Bounded: a client that waits for its input would never end; at the deadline it is cancelled (and fails).
+        for client in [alice, bob] {
+            try await eventually { try await withTaskCancellationHandler { try await client.value } onCancel: { client.cancel() } }
+        }
         #expect(clock.now - stopped < u, "the input side was cancelled, not waited for")
         #expect(aliceSeen.value.last == ChatClient.serverClosed && bobSeen.value.last == ChatClient.serverClosed)
 
@@ -824,8 +837,11 @@ struct ChatUser: Sendable {
 
     func say(_ text: String) async throws { try await client.send(text + "\n") }
 
-    /// The next line, without its newline ("" at EOF).
+    /// The next line, without its newline ("" at EOF). Checks for cancellation
+    /// first, so a loop of reads inside `eventually` ends at its deadline even
+    /// while a broken server keeps talking.
     func readLine() async throws -> String {
+        try Task.checkCancellation()
         var line = try await client.readLine()
         if line.hasSuffix("\n") { line.removeLast() }
         return line
