@@ -43,6 +43,7 @@ let package = Package(
         .executable(name: "chat-server", targets: ["chat-server"]),
         .executable(name: "chat-client", targets: ["chat-client"]),
         .executable(name: "sql-client", targets: ["sql-client"]),
+        .executable(name: "products-api", targets: ["products-api"]),
         .executable(name: "benchmarks", targets: ["benchmarks"]),
     ],
     dependencies: [
@@ -60,6 +61,8 @@ let package = Package(
         // Already in the graph through async-http-client: only 8.3's test uses
         // it, to show `LineBasedFrameDecoder`'s end-of-stream error.
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
+        // Chapter 9's web framework.
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
     ],
     targets: [
         // MARK: - Foundations: no NIO
@@ -215,6 +218,19 @@ let package = Package(
             dependencies: ["CurriculumCore", .product(name: "DequeModule", package: "swift-collections")],
             swiftSettings: strict
         ),
+        /// Chapter 9: the products REST API (Hummingbird 2 on PostgresNIO) and
+        /// its blocking twin (libpq on the package's thread pool).
+        .target(
+            name: "WebApps",
+            dependencies: nio + [
+                "CurriculumCore", "Threads", "AsyncPrimitives", "ProductsDatabase", "PostgresServer",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
         /// The RSS/Atom feed reader and link checker.
         .target(
             name: "FeedReader",
@@ -259,6 +275,16 @@ let package = Package(
             name: "chat-server",
             dependencies: [
                 "Streams", "TerminalUI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "products-api",
+            dependencies: [
+                "AsyncPrimitives", "PostgresServer", "ProductsDatabase", "WebApps",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -392,6 +418,17 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 "ProductsDatabase", "PostgresServer", .product(name: "PostgresNIO", package: "postgres-nio"),
                 "delay-prompt", "delay-app", "chat-server", "chat-client", "sql-client",
+            ] + nio,
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "Chapter9Tests",
+            dependencies: [
+                "CurriculumCore", "CurriculumTesting", "LocalServices", "WebApps", "ProductsDatabase", "PostgresServer",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ] + nio,
             swiftSettings: strict
         ),

@@ -12,8 +12,9 @@ public final class BlockingPostgres {
 
     /// Connects (`psycopg2.connect`); blocks until the login completes.
     /// - Throws: ``DatabaseError`` naming the cause (refused, authentication, …).
-    public init(_ endpoint: PostgresEndpoint) throws {
-        guard let c = PQconnectdb(endpoint.libpqConnInfo) else { throw DatabaseError.other("PQconnectdb returned NULL") }
+    public init(_ endpoint: PostgresEndpoint, applicationName: String? = nil) throws {
+        let info = endpoint.libpqConnInfo + (applicationName.map { " application_name='\($0.replacingOccurrences(of: "'", with: ""))'" } ?? "")
+        guard let c = PQconnectdb(info) else { throw DatabaseError.other("PQconnectdb returned NULL") }
         guard PQstatus(c) == CONNECTION_OK else {
             let message = String(cString: PQerrorMessage(c))
             PQfinish(c)

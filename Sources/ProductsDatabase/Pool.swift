@@ -17,14 +17,14 @@ public final class InFlightGauge: Sendable {
     /// Starts a new measurement (peak = current).
     public func reset() { state.withLock { $0.peak = $0.current } }
 
-    func enter() {
+    public func enter() {
         state.withLock {
             $0.current += 1
             $0.peak = max($0.peak, $0.current)
         }
     }
 
-    func leave() { state.withLock { $0.current -= 1 } }
+    public func leave() { state.withLock { $0.current -= 1 } }
 }
 
 /// A connection pool of fixed size on PostgresNIO's `PostgresClient`:
