@@ -666,17 +666,19 @@ struct Chapter8 {
             let joined = clock.now  // before CONNECT is sent: the server's idle clock starts when it reads it
             let idle = try await ChatUser.connect(server.port, as: "idle")
             #expect(try await idle.readLine() == "Welcome! Users connected: 2!")
-            // The talker keeps talking, so only the silent one times out.
-            let chatter = Task {
-                while !Task.isCancelled {
-                    try await talker.say("ping")
-                    try await Task.sleep(for: u)
-                }
-            }
-            defer { chatter.cancel() }
+            // The talker keeps talking, so only the silent one times out: each ping is sent as soon as the
+            // previous one came back (plus u/4), from the one task that reads — no timer of its own that a busy
+            // machine could stretch past the idle timeout.
             let heard = try await eventually {  // bounded: broken code may go on chatting forever
                 var heard: [String] = []
-                while case let line = try await talker.readLine(), line != "idle has left the chat" { heard.append(line) }
+                try await talker.say("ping")
+                while case let line = try await talker.readLine(), line != "idle has left the chat" {
+                    heard.append(line)
+                    if line == "talker: ping" {
+                        try await Task.sleep(for: u / 4)
+                        try await talker.say("ping")
+                    }
+                }
                 return heard
             }
             let elapsed = clock.now - joined
