@@ -67,11 +67,9 @@ public struct ChatServer: Sendable, Service {
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger = Logger(label: "chat-server", factory: { _ in SwiftLogNoOpLogHandler() })
     ) async throws -> ChatServer {
-        var lines = LineServer.Configuration(host: configuration.host, port: configuration.port,
+        let lines = LineServer.Configuration(host: configuration.host, port: configuration.port,
                                              maxLineLength: configuration.maxLineLength)
-        lines.backlog = 4096
-        let idle = TimeAmount.nanoseconds(Int64(configuration.idleTimeout.components.seconds) * 1_000_000_000
-                                          + configuration.idleTimeout.components.attoseconds / 1_000_000_000)
+        let idle = TimeAmount(configuration.idleTimeout)
         let server = try await LineServer.bind(lines, group: group) { channel in
             try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idle))
             try channel.pipeline.syncOperations.addHandler(IdleReadTimeoutHandler())

@@ -21,6 +21,15 @@ public enum DelayPrompt {
         "Not a number of seconds: '\(line)' (type a number from 0 to 86400)"
     }
 
+    /// The book second the delay programs run with: one second, or
+    /// `--unit-ms MS` (their only argument; the tests shorten time with it).
+    /// Nil when the arguments are anything else.
+    public static func unit(fromArguments arguments: [String]) -> Duration? {
+        if arguments.isEmpty { return .seconds(1) }
+        guard arguments.count == 2, arguments[0] == "--unit-ms", let ms = Int(arguments[1]), ms > 0 else { return nil }
+        return .milliseconds(ms)
+    }
+
     /// The delay a line asks for, or nil: a number of seconds from 0 to 86,400.
     public static func seconds(in line: String) -> Double? {
         guard let n = Double(line.trimmingWhitespace()), n.isFinite, (0...86_400).contains(n) else { return nil }

@@ -1,4 +1,5 @@
 import AsyncPrimitives
+import CurriculumCore
 import Logging
 import Hummingbird
 import PostgresNIO
@@ -14,8 +15,7 @@ public enum ProductsSQL {
     /// query for the concurrency tests.
     public static func brands(delay: Duration? = nil) -> String {
         guard let delay else { return "SELECT brand_id, brand_name FROM brand ORDER BY brand_id" }
-        let seconds = Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18
-        return "SELECT b.brand_id, b.brand_name FROM brand AS b, pg_sleep(\(seconds)) ORDER BY b.brand_id"
+        return "SELECT b.brand_id, b.brand_name FROM brand AS b, pg_sleep(\(delay.seconds)) ORDER BY b.brand_id"
     }
 
     /// 9.3's query.

@@ -14,11 +14,7 @@ import CurriculumCore
 import Streams
 import TerminalUI
 
-var unit = Duration.seconds(1)
-let arguments = Array(CommandLine.arguments.dropFirst())
-if arguments.count == 2, arguments[0] == "--unit-ms", let ms = Int(arguments[1]), ms > 0 {
-    unit = .milliseconds(ms)
-} else if !arguments.isEmpty {
+guard let unit = DelayPrompt.unit(fromArguments: Array(CommandLine.arguments.dropFirst())) else {
     Terminal.write("usage: delay-app [--unit-ms MS]   (type a number of seconds and Enter; Ctrl-C quits)\n", to: 2)
     exit(2)
 }

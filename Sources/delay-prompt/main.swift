@@ -16,11 +16,7 @@ import CurriculumCore
 import Streams
 import TerminalUI
 
-var unit = Duration.seconds(1)
-let arguments = Array(CommandLine.arguments.dropFirst())
-if arguments.count == 2, arguments[0] == "--unit-ms", let ms = Int(arguments[1]), ms > 0 {
-    unit = .milliseconds(ms)
-} else if !arguments.isEmpty {
+guard let unit = DelayPrompt.unit(fromArguments: Array(CommandLine.arguments.dropFirst())) else {
     Terminal.write("usage: delay-prompt [--unit-ms MS]   (one number of seconds per line on stdin)\n", to: 2)
     exit(2)
 }
