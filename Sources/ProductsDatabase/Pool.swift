@@ -5,26 +5,32 @@ import CurriculumCore
 /// Counts connections in use right now and the peak since the last reset:
 /// the evidence that a pool runs queries at once, and never more than its size.
 public final class InFlightGauge: Sendable {
-    private let state = Locked<(current: Int, peak: Int)>((0, 0))
+    private let state = Watched<(current: Int, peak: Int)>((0, 0))
 
     public init() {}
 
     /// Connections leased right now.
-    public var current: Int { state.withLock { $0.current } }
+    public var current: Int { state.value.current }
     /// The most leased at once since creation or ``reset()``.
-    public var peak: Int { state.withLock { $0.peak } }
+    public var peak: Int { state.value.peak }
 
     /// Starts a new measurement (peak = current).
-    public func reset() { state.withLock { $0.peak = $0.current } }
+    public func reset() { state.update { $0.peak = $0.current } }
 
     public func enter() {
-        state.withLock {
+        state.update {
             $0.current += 1
             $0.peak = max($0.peak, $0.current)
         }
     }
 
-    public func leave() { state.withLock { $0.current -= 1 } }
+    public func leave() { state.update { $0.current -= 1 } }
+
+    /// Suspends until at least `n` are in use at once (tests: "the slow
+    /// queries are running now"), without polling.
+    public func waitUntil(current n: Int) async throws {
+        try await state.waitUntil { $0.current >= n }
+    }
 }
 
 /// A connection pool of fixed size on PostgresNIO's `PostgresClient`:
