@@ -45,6 +45,7 @@ let package = Package(
         .executable(name: "sql-client", targets: ["sql-client"]),
         .executable(name: "products-api", targets: ["products-api"]),
         .executable(name: "benchmarks", targets: ["benchmarks"]),
+        .executable(name: "curriculum-report", targets: ["curriculum-report"]),
     ],
     dependencies: [
         // Lower bounds: the releases this is developed and tested against.
@@ -325,7 +326,7 @@ let package = Package(
             dependencies: nio + [
                 "CurriculumCore", "Threads", "Processes",
                 "AsyncPrimitives", "LocalServices", "PostgresServer", "Parallelism", "WebClients",
-                "SocketServers", "Streams", "ProductsDatabase", "FeedReader", "MapReduce", "ProcessPools", "PasswordHashing", "TerminalUI",
+                "SocketServers", "Streams", "ProductsDatabase", "FeedReader", "MapReduce", "ProcessPools", "PasswordHashing", "TerminalUI", "WebApps",
                 // Built alongside so `benchmarks fib` and `benchmarks chat` find their child processes next to themselves.
                 "curriculum-worker", "chat-server",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -333,6 +334,23 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+
+        // MARK: - Toolchain behaviours
+
+        /// Probes of the concurrency behaviours that change with the toolchain
+        /// (placement of nonisolated async functions, Task.immediate, task
+        /// executor preference, task locals, cancellation, shields).
+        .target(name: "ToolchainProbes", dependencies: nio + ["AsyncPrimitives", "CurriculumCore"], swiftSettings: strict),
+        /// The same placement probe file (a symlink: SwiftPM will not share a
+        /// source directory) compiled with SE-0461's upcoming feature on.
+        /// Move the feature to `ToolchainProbes` and both placement tests fail.
+        .target(
+            name: "ToolchainProbesNonsending", dependencies: nio,
+            swiftSettings: strict + [.enableUpcomingFeature("NonisolatedNonsendingByDefault")]
+        ),
+        /// `swift run curriculum-report`: the compiler, the targets' language
+        /// mode and features, and which variant of each behaviour this toolchain shows.
+        .executableTarget(name: "curriculum-report", dependencies: ["ToolchainProbes", "ToolchainProbesNonsending"], swiftSettings: strict),
 
         // MARK: - Test support and the chapters
 
@@ -430,6 +448,12 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ] + nio,
+            swiftSettings: strict
+        ),
+        /// Not a chapter: the behaviours that change with the toolchain (`swift test --filter Toolchain`).
+        .testTarget(
+            name: "ToolchainTests",
+            dependencies: ["CurriculumTesting", "Processes", "ToolchainProbes", "ToolchainProbesNonsending", "curriculum-report"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -200,10 +200,7 @@ public enum EmbeddedPostgres {
     }
 
     private static func pgConfigBindir() -> String? {
-        let env = ProcessInfo.processInfo.environment
-        guard let dir = (env["PATH"] ?? "").split(separator: ":").map({ "\($0)/pg_config" })
-            .first(where: { FileManager.default.isExecutableFile(atPath: $0) })
-        else { return nil }
+        guard let dir = executableInPath("pg_config") else { return nil }
         return standardOutput(of: dir, ["--bindir"])
     }
 

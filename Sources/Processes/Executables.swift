@@ -40,3 +40,10 @@ public enum SiblingExecutable {
         return String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }
+
+/// The first executable file called `name` in the directories of `PATH`
+/// (`shutil.which`), or `nil`.
+public func executableInPath(_ name: String, path: String? = nil) -> String? {
+    let directories = (path ?? getenv("PATH").map { String(cString: $0) } ?? "/usr/bin:/bin").split(separator: ":")
+    return directories.map { "\($0)/\(name)" }.first { access($0, X_OK) == 0 }
+}

@@ -58,9 +58,9 @@ public final class BlockingProductsAPI: Service, Sendable {
         let router = Router(context: APIContext.self)
         ProductsAPI.addTimeRoute(to: router, now: now)
         let sql = ProductsSQL.brands(delay: configuration.brandsDelay)
-        router.get("brands") { _, _ -> [BrandResponse] in
+        router.get("brands") { _, _ -> BrandList in
             do {
-                return try await workers.pool.run { try workers.brands(sql) }
+                return BrandList(try await workers.pool.run { try workers.brands(sql) })
             } catch {
                 throw APIError.from(error, endpoint: endpoint)
             }

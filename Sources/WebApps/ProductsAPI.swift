@@ -69,7 +69,7 @@ public final class ProductsAPI: Service, Sendable {
             brandsDelay: configuration.brandsDelay, gauge: gauge, logger: logger)
         let router = Router(context: APIContext.self)
         Self.addTimeRoute(to: router, now: now)
-        router.get("brands") { _, _ in try await repository.brands() }
+        router.get("brands") { _, _ in BrandList(try await repository.brands()) }
         router.get("products/:id") { _, context -> ProductResponse in
             let id = try context.parameters.require("id", as: Int32.self)
             guard let product = try await repository.product(id: id) else {

@@ -11,7 +11,7 @@ struct Benchmarks: AsyncParsableCommand {
         abstract: "Speed figures for the curriculum's claims (run with -c release).",
         subcommands: [
             FibBenchmark.self, EchoBenchmark.self, HTTPBenchmark.self,
-            PostgresBenchmark.self, RSSBenchmark.self, NgramBenchmark.self, NgramGenBenchmark.self, PoolBenchmark.self, ScryptBenchmark.self, LoadBenchmark.self, ChatBenchmark.self,
+            PostgresBenchmark.self, RSSBenchmark.self, NgramBenchmark.self, NgramGenBenchmark.self, PoolBenchmark.self, ScryptBenchmark.self, LoadBenchmark.self, ChatBenchmark.self, WebBenchmark.self,
         ]
     )
 }

@@ -60,8 +60,7 @@ struct ChatBenchmark: AsyncParsableCommand {
                 child.kill()
                 _ = child.waitForExit()
             }
-            guard let line = PythonChild(process: child).firstLine(), line.hasPrefix("listening "),
-                  let port = Int(line.dropFirst("listening ".count)) else {
+            guard let port = PythonChild.listeningPort(of: child) else {
                 print("\(server) not measured: it did not print its port")
                 continue
             }

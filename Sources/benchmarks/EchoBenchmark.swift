@@ -112,12 +112,7 @@ struct EchoBenchmark: AsyncParsableCommand {
                 let port: Int
                 let script = mode == "asyncio" ? "asyncio_echo_server.py" : "asyncio_streams_echo_server.py"
                 do {
-                    child = try PythonChild.start([try PythonChild.script(script)])
-                    guard let line = child.firstLine(), line.hasPrefix("listening "), let p = Int(line.dropFirst(10)) else {
-                        child.stop()
-                        throw PythonChild.Failure(description: "the script did not print its port")
-                    }
-                    port = p
+                    (child, port) = try PythonChild.startServer([try PythonChild.script(script)])
                 } catch {
                     print("\(mode.padding(toLength: 12, withPad: " ", startingAt: 0)) not measured: \(error)")
                     continue

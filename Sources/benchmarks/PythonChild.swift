@@ -70,6 +70,26 @@ struct PythonChild {
         }
     }
 
+    /// Starts a server script that prints `listening PORT` once it accepts
+    /// connections (every server script of `Scripts/` does), and returns it
+    /// with that port. Blocks until the line arrives or the child's output
+    /// ends; a child that ends without it is stopped and reported.
+    static func startServer(_ arguments: [String]) throws -> (child: PythonChild, port: Int) {
+        let child = try start(arguments)
+        guard let port = listeningPort(of: child.process) else {
+            child.stop()
+            throw Failure(description: "\(arguments.first ?? "the script") did not print `listening PORT`")
+        }
+        return (child, port)
+    }
+
+    /// The port in a server child's first line, `listening PORT` (the
+    /// scripts' and the package's servers' convention), or `nil`.
+    static func listeningPort(of process: ChildProcess) -> Int? {
+        guard let line = PythonChild(process: process).firstLine(), line.hasPrefix("listening ") else { return nil }
+        return Int(line.dropFirst("listening ".count))
+    }
+
     /// Reads the child's standard output up to the first newline (blocking).
     func firstLine() -> String? {
         var bytes: [UInt8] = []

@@ -29,6 +29,36 @@ struct CPUSplit: Sendable {
     /// One thread of this process, by kernel id (Parallelism's `currentThreadID()`).
     static func thread(_ tid: Int32) -> CPUSplit? { read("/proc/self/task/\(tid)/stat") }
 
+    /// A process and all its descendants alive now (gunicorn's arbiter and
+    /// its workers), found through the parent pid field of `/proc/*/stat`.
+    static func tree(_ root: Int32) -> CPUSplit? {
+        guard let own = process(root) else { return nil }
+        var parents: [Int32: [Int32]] = [:]
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = Int32(entry), let parent = parentPID(pid) else { continue }
+            parents[parent, default: []].append(pid)
+        }
+        var total = own
+        var queue = parents[root] ?? []
+        while let pid = queue.popLast() {
+            if let cpu = process(pid) { total = total + cpu }
+            queue += parents[pid] ?? []
+        }
+        return total
+    }
+
+    /// Several processes (e.g. Postgres backends); those gone count as zero.
+    static func sum(_ pids: [Int32]) -> CPUSplit {
+        pids.compactMap(process).reduce(CPUSplit(user: .zero, system: .zero), +)
+    }
+
+    private static func parentPID(_ pid: Int32) -> Int32? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = text.lastIndex(of: ")") else { return nil }
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        return fields.count > 1 ? Int32(fields[1]) : nil
+    }
+
     private static func read(_ path: String) -> CPUSplit? {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8),
               let close = text.lastIndex(of: ")") else { return nil }

@@ -1,0 +1,1 @@
+../ToolchainProbes/NonisolatedPlacement.swift
