@@ -51,8 +51,11 @@ public enum DelayPrompt {
                     await post(rejected(text))
                     continue
                 }
+                // "Start" is posted here, in reading order: asyncio runs the listing's tasks in creation
+                // order on its one loop, so its starts appear as typed; two child tasks posting their own
+                // starts would race (seen under the full suite: "1" before "3").
+                await post(started(text))
                 group.addTask {
-                    await post(started(text))
                     try await Task.sleep(for: Book.second * n)
                     await post(ended(text))
                 }

@@ -13,7 +13,7 @@ import ToolchainProbesNonsending
 /// Version-specific code is behind `#if compiler(>=X.Y)`, so this file
 /// compiles on every supported toolchain (6.2 and 6.3) and asserts what
 /// *that* toolchain does.
-@Suite("Toolchain · behaviours that change with Swift", .curriculum, .timeLimit(.minutes(1)))
+@Suite("Toolchain · behaviours that change with Swift", .curriculum, .timeLimit(.minutes(3)))
 struct Toolchain {
     @Test("SE-0338 (Swift 5.7): a nonisolated async function called from an actor runs on the generic executor")
     func nonisolatedAsyncLeavesTheActor() async {
