@@ -499,11 +499,20 @@ struct Chapter8 {
             let pty = try PseudoTerminal(try SiblingExecutable.locate("sql-client"), arguments: ["--database-url", db.url],
                                          rows: 12, columns: 100)
             try await pty.waitUntil(screenContains: "Connected to")
-            // A slow query, then a fast one: the fast one's result comes first; typing is never blocked.
-            let sleep = "SELECT pg_sleep(\(Double((u * 2).milliseconds) / 1000))"
-            pty.type(sleep + "\r")
-            pty.type("SELECT * FROM brand\r")
-            pty.type("SELEC 1\r")
+            // A slow query, then a fast one: the fast one's result comes first; typing is never blocked. "Slow"
+            // is an advisory lock the test holds until the fast result is on the screen — an event, not a
+            // pg_sleep race (under the full suite a 2 u sleep once finished before the brand query's result).
+            let key = Int.random(in: 1...1_000_000_000)
+            let sleep = "SELECT pg_advisory_lock(\(key))"
+            try await withConnection(db) { holder in
+                try await holder.run("SELECT pg_advisory_lock(\(key))")
+                pty.type(sleep + "\r")
+                pty.type("SELECT * FROM brand\r")
+                pty.type("SELEC 1\r")
+                try await pty.waitUntil(screenContains: "Fetched 100 rows by query: SELECT * FROM brand")
+                #expect(!pty.text.contains { $0.contains("by query: " + sleep) }, "the slow query is still running")
+                try await holder.run("SELECT pg_advisory_unlock(\(key))")
+            }
             try await pty.waitUntil(screenContains: "by query: " + sleep)
             let rows = pty.text
             let brand = try #require(rows.firstIndex { $0.contains("Fetched 100 rows by query: SELECT * FROM brand") })
