@@ -822,6 +822,8 @@ struct Chapter8 {
             bob.type("bob\r")
             try await alice.waitUntil(screenContains: "bob connected!")
             bob.type("half-typ")
+            // Echoed on his input line before alice speaks (under the full suite her line once arrived first).
+            try await bob.waitUntil(screenContains: "half-typ")
             alice.type("hello from alice\r")
             try await bob.waitUntil(screenContains: "alice: hello from alice")
             #expect(bob.text[11] == "half-typ", "the line being typed stays intact on the bottom row")
