@@ -158,15 +158,15 @@ struct Chapter6 {
                     ticks.withLock { $0.append(.now()) }
                 }
             }
-            let start = ContinuousClock.now
             let outcomes = try await gather(jobs.map { job in { @Sendable in try await pool.run(job) } })
-            let total = ContinuousClock.now - start
             ticker.cancel()
             #expect(outcomes.dropFirst().map(\.value) == [.int(1), .int(3), .int(5), .int(22)])
             let slow = outcomes[0].interval
             let during = ticks.withLock { $0.filter { slow.start <= $0 && $0 <= slow.end } }
             #expect(during.count >= 2, "the caller ticked \(during.count) times while the slow job ran")
-            #expect(total < u * 4.5, "\(total)")
+            // Not queued behind the slow job: the others ran on the second worker while it burned (intervals on
+            // CLOCK_MONOTONIC, not a wall-clock bound, which a loaded machine once stretched to 4.97 u).
+            #expect(outcomes.dropFirst().allSatisfy { $0.interval.end <= slow.end }, "\(outcomes.map(\.interval))")
         }
     }
 
