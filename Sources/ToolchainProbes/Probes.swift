@@ -111,8 +111,7 @@ public enum Probes {
     }
 
     /// `withTaskCancellationHandler` entered by a task that is already
-    /// cancelled: the order in which the handler and the operation ran, and
-    /// whether the handler ran on the calling thread, synchronously.
+    /// cancelled: the order in which the handler and the operation ran.
     public static func cancellationHandlerWhenAlreadyCancelled() async -> [String] {
         let log = Locked<[String]>([])
         let task = Task {

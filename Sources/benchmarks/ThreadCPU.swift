@@ -52,19 +52,21 @@ struct CPUSplit: Sendable {
         pids.compactMap(process).reduce(CPUSplit(user: .zero, system: .zero), +)
     }
 
-    private static func parentPID(_ pid: Int32) -> Int32? {
-        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+    /// The fields of a `stat` file after "pid (comm)": field 3 (state) is index 0.
+    private static func statFields(_ path: String) -> [Substring]? {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8),
               let close = text.lastIndex(of: ")") else { return nil }
-        let fields = text[text.index(after: close)...].split(separator: " ")
-        return fields.count > 1 ? Int32(fields[1]) : nil
+        return text[text.index(after: close)...].split(separator: " ")
+    }
+
+    private static func parentPID(_ pid: Int32) -> Int32? {
+        guard let fields = statFields("/proc/\(pid)/stat"), fields.count > 1 else { return nil }
+        return Int32(fields[1])  // ppid, field 4
     }
 
     private static func read(_ path: String) -> CPUSplit? {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8),
-              let close = text.lastIndex(of: ")") else { return nil }
-        // After "pid (comm)": field 3 (state) is index 0, so utime (14) is 11, stime (15) is 12.
-        let fields = text[text.index(after: close)...].split(separator: " ")
-        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+        // utime (field 14) is index 11, stime (15) is 12.
+        guard let fields = statFields(path), fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
         let tick = Double(sysconf(Int32(_SC_CLK_TCK)))
         return CPUSplit(user: .seconds(user / tick), system: .seconds(system / tick))
     }

@@ -181,7 +181,7 @@ struct WebBenchmark: AsyncParsableCommand {
 
     /// `pgbench -f` with the same SELECT on `poolSize` connections: queries/s.
     private func pgbench(db: PostgresEndpoint, sql: String) async throws -> Double {
-        guard let pgbench = EmbeddedPostgres.binDirectory().map({ "\($0)/pgbench" }).flatMap({ access($0, X_OK) == 0 ? $0 : nil })
+        guard let pgbench = EmbeddedPostgres.binDirectory().flatMap({ executableInPath("pgbench", path: $0) })
             ?? executableInPath("pgbench")
         else { throw PythonChild.Failure(description: "pgbench not found (it comes with the postgresql package)") }
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("brands-\(getpid()).sql").path
