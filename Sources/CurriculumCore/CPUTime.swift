@@ -36,17 +36,38 @@ public enum CPUTime {
     /// clock tick (`sysconf(_SC_CLK_TCK)`, usually 10 ms). Returns `.zero`
     /// where `/proc/stat` is unavailable.
     public static func machine() -> Duration {
-        guard let file = fopen("/proc/stat", "r") else { return .zero }
+        guard let f = procStatCPU() else { return .zero }
+        // user nice system idle iowait irq softirq steal (guest time is already in user).
+        return ticks(f[0] + f[1] + f[2] + f[5] + f[6] + f[7])
+    }
+
+    /// CPU time the hypervisor gave to someone else while this machine's
+    /// cores wanted to run (`steal`, the 8th field of `/proc/stat`'s first
+    /// line): part of ``machine()``, but no program on this machine used it.
+    ///
+    /// On a shared virtual machine it can reach a whole core for a second at
+    /// a time; a parallelism test counts it apart from other programs' CPU, so
+    /// that it can say which of the two hid its result. `.zero` where
+    /// `/proc/stat` is unavailable or has no steal field.
+    public static func stolen() -> Duration {
+        guard let f = procStatCPU() else { return .zero }
+        return ticks(f[7])
+    }
+
+    /// The first eight tick counters of `/proc/stat`'s `cpu` line.
+    private static func procStatCPU() -> [Int]? {
+        guard let file = fopen("/proc/stat", "r") else { return nil }
         defer { fclose(file) }
         var line = [CChar](repeating: 0, count: 512)
-        guard fgets(&line, Int32(line.count), file) != nil else { return .zero }
+        guard fgets(&line, Int32(line.count), file) != nil else { return nil }
         let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         let fields = text.split(separator: " ").dropFirst().compactMap { Int($0) }
-        // user nice system idle iowait irq softirq steal (guest time is already in user).
-        guard fields.count >= 8 else { return .zero }
-        let busyTicks = fields[0] + fields[1] + fields[2] + fields[5] + fields[6] + fields[7]
+        return fields.count >= 8 ? fields : nil
+    }
+
+    private static func ticks(_ n: Int) -> Duration {
         let ticksPerSecond = max(1, sysconf(Int32(_SC_CLK_TCK)))
-        return .seconds(busyTicks / ticksPerSecond) + .seconds(Double(busyTicks % ticksPerSecond) / Double(ticksPerSecond))
+        return .seconds(n / ticksPerSecond) + .seconds(Double(n % ticksPerSecond) / Double(ticksPerSecond))
     }
 
     private static func duration(_ tv: timeval) -> Duration {
