@@ -9,7 +9,7 @@ import CurriculumCore
 /// GIL, a `spawnThread` that serialised its bodies) never shows it, whatever
 /// the attempt, while load on the shared cores can hide it in one attempt.
 /// So one clear showing is the evidence. Each attempt also measures what else
-/// took the cores meanwhile (``LoadMeter``: other programs, and the
+/// took the cores meanwhile (``CurriculumCore/LoadMeter``: other programs, and the
 /// hypervisor's steal): if every attempt ran while they held more than a
 /// quarter of a core, the result is inconclusive and the test is skipped with
 /// the figures (``skipForLoad(_:byHypervisor:sourceLocation:)``), not failed —
@@ -37,44 +37,6 @@ public func showParallelism(
         return
     }
     Issue.record("No attempt ran in parallel, \(quietAttempts) of them on a quiet machine: \(log)", sourceLocation: sourceLocation)
-}
-
-/// What else took this machine's cores over an interval, in cores: other
-/// programs (the machine's busy time from `/proc/stat`, minus this process's
-/// and its reaped children's, minus steal) and the hypervisor (steal: on a
-/// shared virtual machine another guest ran on "our" cores, which no program
-/// here can prevent). Start it before a measurement, ``read()`` after.
-public struct LoadMeter: Sendable {
-    private let start: ContinuousClock.Instant
-    private let machine: Duration
-    private let stolen: Duration
-    private let own: Duration
-
-    public init() {
-        start = .now
-        machine = CPUTime.machine()
-        stolen = CPUTime.stolen()
-        own = CPUTime.process() + CPUTime.children()
-    }
-
-    public struct Load: Sendable, CustomStringConvertible {
-        /// Cores other programs on this machine used.
-        public var otherPrograms: Double
-        /// Cores the hypervisor gave to someone else.
-        public var stolen: Double
-        public var total: Double { otherPrograms + stolen }
-        public var description: String {
-            "other programs used \((otherPrograms * 100).rounded() / 100) cores, the hypervisor took \((stolen * 100).rounded() / 100)"
-        }
-    }
-
-    public func read() -> Load {
-        let wall = start.duration(to: .now)
-        let stolen = CPUTime.stolen() - self.stolen
-        let own = CPUTime.process() + CPUTime.children() - self.own
-        let others = max(.zero, CPUTime.machine() - machine - own - stolen)
-        return Load(otherPrograms: others / wall, stolen: max(.zero, stolen) / wall)
-    }
 }
 
 /// Ends a test whose claim needs an idle machine and did not get one.

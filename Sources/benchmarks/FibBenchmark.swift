@@ -39,10 +39,7 @@ struct FibBenchmark: AsyncParsableCommand {
         let n = self.n
         let expected = [fibIterative(n), fibIterative(n + 1)]
         let worker = try WorkerExecutable.locate()
-        let clock = ContinuousClock()
-        let started = clock.now
-        let machineBefore = CPUTime.machine()
-        let ownBefore = CPUTime.process() + CPUTime.children()
+        let meter = LoadMeter()
         print("fib(\(n)) + fib(\(n + 1)), fastest of \(repetitions) — seed's CPython (n = 40): serial 52.1 s, threads 51.8 s, processes 33.1 s")
 
         // Serial: both calls on one thread (not the cooperative pool).
@@ -67,9 +64,8 @@ struct FibBenchmark: AsyncParsableCommand {
             try check(try children.map { try $0.requireSuccess().int("value") }, expected, "processes")
         }
 
-        // Other programs' CPU meanwhile: the machine's busy time minus ours.
-        let own = CPUTime.process() + CPUTime.children() - ownBefore
-        let otherLoad = max(.zero, CPUTime.machine() - machineBefore - own) / started.duration(to: clock.now)
+        // What other programs and the hypervisor took meanwhile.
+        let load = meter.read()
 
         let threadSpeedup = serial / threaded
         let processSpeedup = serial / processes
@@ -77,10 +73,10 @@ struct FibBenchmark: AsyncParsableCommand {
         print("threads:   \(format(threaded.seconds)) s  (speedup \(format(threadSpeedup))×)")
         print("processes: \(format(processes.seconds)) s  (speedup \(format(processSpeedup))×)")
         print("(ideal speedup \(format(Double(fibIterative(n) + fibIterative(n + 1)) / Double(fibIterative(n + 1))))×: the longer call bounds the parallel run)")
-        print("(other programs used \(format(otherLoad)) of \(sysconf(Int32(_SC_NPROCESSORS_ONLN))) cores meanwhile)")
+        print("(\(load) of \(sysconf(Int32(_SC_NPROCESSORS_ONLN))) cores meanwhile)")
         print("RESULT n=\(n) serial_s=\(format(serial.seconds)) threads_s=\(format(threaded.seconds)) "
               + "processes_s=\(format(processes.seconds)) thread_speedup=\(format(threadSpeedup)) "
-              + "process_speedup=\(format(processSpeedup)) other_load_cores=\(format(otherLoad))")
+              + "process_speedup=\(format(processSpeedup)) other_load_cores=\(format(load.otherPrograms)) stolen_cores=\(format(load.stolen))")
     }
 
     /// The wall time of the fastest of `repetitions` runs of `body`.
