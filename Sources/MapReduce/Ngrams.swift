@@ -44,34 +44,174 @@ public struct NgramChunk: Sendable, Hashable, Codable {
 /// aligned to line starts (the book cuts a list of line strings instead).
 public enum ChunkPlanner {
     public static func chunks(of bytes: [UInt8], rowsPerChunk: Int) throws(NgramError) -> [NgramChunk] {
-        guard rowsPerChunk >= 1 else { throw .invalidChunkSize(rowsPerChunk) }
+        var planner = try Iterator(bytes, rowsPerChunk: rowsPerChunk)
         var chunks: [NgramChunk] = []
-        bytes.withUnsafeBufferPointer { b in
-            var start = 0, line = 1, rows = 0, i = 0
-            while i < b.count {
-                if b[i] == 0x0A {
-                    rows += 1
-                    if rows == rowsPerChunk {
-                        chunks.append(NgramChunk(byteRange: start..<(i + 1), firstLine: line))
-                        line += rows
-                        rows = 0
-                        start = i + 1
-                    }
-                }
-                i += 1
-            }
-            if start < b.count { chunks.append(NgramChunk(byteRange: start..<b.count, firstLine: line)) }
-        }
+        while let chunk = planner.next() { chunks.append(chunk) }
         return chunks
+    }
+
+    /// The chunks one at a time, each found when asked for (a MapReduce can
+    /// start mapping the first while the rest are still being found).
+    public struct Iterator: IteratorProtocol, Sendable {
+        let bytes: [UInt8]
+        let rowsPerChunk: Int
+        var start = 0
+        var line = 1
+
+        public init(_ bytes: [UInt8], rowsPerChunk: Int) throws(NgramError) {
+            guard rowsPerChunk >= 1 else { throw .invalidChunkSize(rowsPerChunk) }
+            self.bytes = bytes
+            self.rowsPerChunk = rowsPerChunk
+        }
+
+        public mutating func next() -> NgramChunk? {
+            guard start < bytes.count else { return nil }
+            let (start, rowsPerChunk) = (start, rowsPerChunk)
+            // The end of the chunk: just after its last newline, or the end of the file.
+            let (end, rows) = bytes.withUnsafeBufferPointer { b -> (Int, Int) in
+                let base = b.baseAddress!
+                var rows = 0, i = start
+                while i < b.count {
+                    // Whole blocks whose newlines do not complete the chunk are counted, eight bytes at a
+                    // time; the block that does is walked newline by newline (memchr).
+                    let blockEnd = min(i + 4096, b.count)
+                    let inBlock = newlines(base + i, blockEnd - i)
+                    if rows + inBlock < rowsPerChunk {
+                        rows += inBlock
+                        i = blockEnd
+                        continue
+                    }
+                    while let p = memchr(base + i, 0x0A, blockEnd - i) {
+                        i = UnsafePointer(p.assumingMemoryBound(to: UInt8.self)) - base + 1
+                        rows += 1
+                        if rows == rowsPerChunk { return (i, rows) }
+                    }
+                    i = blockEnd
+                }
+                return (b.count, rows + (b.last == 0x0A ? 0 : 1))
+            }
+            defer {
+                self.start = end
+                line += rows
+            }
+            return NgramChunk(byteRange: start..<end, firstLine: line)
+        }
+    }
+
+    /// The newlines among `count` bytes at `p`, eight bytes at a time: a
+    /// byte of `w ^ 0x0A…` is zero exactly where `w` has a newline, and the
+    /// exact zero-byte test sets the top bit of those bytes only. (Swift's
+    /// generic `SIMD32` compare was lowered lane by lane here, 5× slower; this
+    /// runs at the memory's speed.)
+    @inline(__always)
+    static func newlines(_ p: UnsafePointer<UInt8>, _ count: Int) -> Int {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let low7 = ones &* 0x7F, top = ones &* 0x80, newline = ones &* 0x0A
+        var n = 0, k = 0
+        while k + 8 <= count {
+            let x = UnsafeRawPointer(p + k).loadUnaligned(as: UInt64.self) ^ newline
+            n &+= (~(((x & low7) &+ low7) | x) & top).nonzeroBitCount
+            k += 8
+        }
+        while k < count {
+            if p[k] == 0x0A { n += 1 }
+            k += 1
+        }
+        return n
+    }
+}
+
+/// Total `match_count` per ngram, partitioned by a hash of the key into
+/// ``shardCount`` dictionaries: MapReduce's shuffle. A reduce builds the
+/// shards independently (in parallel on threads), and each shard is small
+/// enough to stay in the cache while it is built, where one dictionary of
+/// half a million keys costs a cache miss or two per insert. Reads like a
+/// `[String: Int]` for lookups and counts; ``dictionary`` flattens it.
+public struct NgramTotals: Sendable, Hashable, Codable, ExpressibleByDictionaryLiteral, CustomStringConvertible {
+    /// The number of shards (a power of two).
+    public static let shardCount = 64
+    /// Shard `s` holds the keys whose ``shard(of:)`` is `s`.
+    public private(set) var shards: [[String: Int]]
+
+    public init() { shards = Array(repeating: [:], count: Self.shardCount) }
+
+    public init(_ dictionary: [String: Int]) {
+        self.init()
+        for (key, value) in dictionary { shards[Self.shard(of: key)][key] = value }
+    }
+
+    public init(dictionaryLiteral elements: (String, Int)...) {
+        self.init()
+        for (key, value) in elements { shards[Self.shard(of: key)][key, default: 0] += value }
+    }
+
+    /// Totals from shards already partitioned by ``shard(of:)``.
+    public init(shards: [[String: Int]]) {
+        precondition(shards.count == Self.shardCount, "one dictionary per shard")
+        self.shards = shards
+    }
+
+    /// The shard of a key: FNV-1a over its UTF-8 bytes (the same in every
+    /// process, so partial counts from workers merge shard by shard).
+    public static func shard(of key: String) -> Int {
+        var key = key
+        return key.withUTF8 { shard(ofBytes: $0) }
+    }
+
+    @inline(__always)
+    static func shard(ofBytes bytes: UnsafeBufferPointer<UInt8>) -> Int {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in bytes { h = (h ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
+        return Int(truncatingIfNeeded: (h ^ (h >> 29)) & UInt64(shardCount - 1))
+    }
+
+    public subscript(key: String) -> Int? { shards[Self.shard(of: key)][key] }
+
+    /// The number of distinct keys.
+    public var count: Int { shards.reduce(0) { $0 + $1.count } }
+
+    /// All keys in one dictionary.
+    public var dictionary: [String: Int] {
+        var all = [String: Int](minimumCapacity: count)
+        for shard in shards { all.merge(shard, uniquingKeysWith: +) }
+        return all
+    }
+
+    /// Adds `other`'s totals into these, shard by shard.
+    public mutating func add(_ other: NgramTotals) {
+        for s in shards.indices where !other.shards[s].isEmpty { shards[s].merge(other.shards[s], uniquingKeysWith: +) }
+    }
+
+    public var description: String { "\(count) keys in \(Self.shardCount) shards" }
+
+    /// Decodes shards and checks that every key is in its own shard (a
+    /// misplaced key would be invisible to lookups).
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let shards = try container.decode([[String: Int]].self)
+        guard shards.count == Self.shardCount else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "\(shards.count) shards, not \(Self.shardCount)")
+        }
+        for (s, shard) in shards.enumerated() {
+            if let key = shard.keys.first(where: { Self.shard(of: $0) != s }) {
+                throw DecodingError.dataCorruptedError(in: container, debugDescription: "key \(key) is not in its shard")
+            }
+        }
+        self.shards = shards
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(shards)
     }
 }
 
 /// Counts of one chunk (or a whole file): total `match_count` per ngram.
 public struct NgramCounts: Sendable, Hashable, Codable {
-    public var totals: [String: Int]
+    public var totals: NgramTotals
     /// Rows read.
     public var rows: Int
-    public init(totals: [String: Int] = [:], rows: Int = 0) {
+    public init(totals: NgramTotals = NgramTotals(), rows: Int = 0) {
         self.totals = totals
         self.rows = rows
     }
@@ -85,7 +225,7 @@ public struct NgramCounts: Sendable, Hashable, Codable {
 
     /// Adds `other` into these counts in place (no copy of the larger side).
     public mutating func add(_ other: NgramCounts) {
-        totals.merge(other.totals, uniquingKeysWith: +)
+        totals.add(other.totals)
         rows += other.rows
     }
 
@@ -93,65 +233,167 @@ public struct NgramCounts: Sendable, Hashable, Codable {
     public static func sum(_ parts: [NgramCounts]) -> NgramCounts {
         guard let largest = parts.indices.max(by: { parts[$0].totals.count < parts[$1].totals.count }) else { return NgramCounts() }
         var total = parts[largest]
-        total.totals.reserveCapacity(parts.reduce(0) { $0 + $1.totals.count })
         for (i, part) in parts.enumerated() where i != largest { total.add(part) }
         return total
     }
 }
 
-/// The map step of listings 6.7–6.8: parse bytes (tab and newline found in
-/// place), decode only the key to `String`, add the third column.
+/// Partial counts as the map step produces them, before any hashing: a key
+/// and the sum of its `match_count`s for each run of rows sharing that key
+/// (once per key for a sorted file), grouped by ``NgramTotals`` shard. The
+/// reduce then builds each shard from every part's group for it
+/// (``NgramTotals/reduce(shard:of:)``), so a MapReduce hashes each key
+/// into a dictionary once, in the reduce, and shards can be built in parallel.
+public struct NgramRuns: Sendable, Hashable {
+    /// The keys, shard by shard: shard `s`'s are `shardStarts[s]..<shardStarts[s + 1]`.
+    public private(set) var keys: [String]
+    /// Each key's sum.
+    public private(set) var sums: [Int]
+    /// Where each shard's group starts (``NgramTotals/shardCount`` + 1 offsets).
+    public private(set) var shardStarts: [Int]
+    /// Rows read.
+    public var rows: Int
+
+    /// Groups runs given in file order by their shards (a counting sort).
+    public init(keys: [String], sums: [Int], shards: [UInt8], rows: Int) {
+        precondition(keys.count == sums.count && keys.count == shards.count, "one sum and one shard per key")
+        var starts = [Int](repeating: 0, count: NgramTotals.shardCount + 1)
+        for s in shards { starts[Int(s) + 1] += 1 }
+        for s in 0..<NgramTotals.shardCount { starts[s + 1] += starts[s] }
+        var next = starts
+        var groupedKeys = [String](repeating: "", count: keys.count)
+        var groupedSums = [Int](repeating: 0, count: keys.count)
+        for i in keys.indices {
+            let s = Int(shards[i])
+            groupedKeys[next[s]] = keys[i]
+            groupedSums[next[s]] = sums[i]
+            next[s] += 1
+        }
+        self.keys = groupedKeys
+        self.sums = groupedSums
+        self.shardStarts = starts
+        self.rows = rows
+    }
+
+    /// These runs as counts (equal keys summed).
+    public var counts: NgramCounts { NgramCounts.sum([self]) }
+}
+
+extension NgramTotals {
+    /// Shard `s` of the sum of `parts`: one dictionary, sized once, from
+    /// each part's group for `s`.
+    public static func reduce(shard s: Int, of parts: [NgramRuns]) -> [String: Int] {
+        var shard = [String: Int](minimumCapacity: parts.reduce(0) { $0 + $1.shardStarts[s + 1] - $1.shardStarts[s] })
+        for part in parts {
+            for i in part.shardStarts[s]..<part.shardStarts[s + 1] { shard[part.keys[i], default: 0] += part.sums[i] }
+        }
+        return shard
+    }
+}
+
+extension NgramCounts {
+    /// The reduce of many runs, shard after shard on this thread.
+    public static func sum(_ parts: [NgramRuns]) -> NgramCounts {
+        NgramCounts(totals: NgramTotals(shards: (0..<NgramTotals.shardCount).map { NgramTotals.reduce(shard: $0, of: parts) }),
+                    rows: parts.reduce(0) { $0 + $1.rows })
+    }
+}
+
+/// The map step of listings 6.7–6.8: parse bytes in place, in one forward
+/// pass per row, decode only the key to `String`, add the third column.
 public enum NgramCounter {
     /// Counts the rows of `range` in `bytes`; `firstLine` numbers them for errors.
     public static func count(_ bytes: [UInt8], range: Range<Int>? = nil, firstLine: Int = 1) throws(NgramError) -> NgramCounts {
+        try runs(bytes, range: range, firstLine: firstLine).counts
+    }
+
+    /// The map step's partial counts before any hashing: one key and sum per
+    /// run of rows sharing a key (see ``NgramRuns``).
+    public static func runs(_ bytes: [UInt8], range: Range<Int>? = nil, firstLine: Int = 1) throws(NgramError) -> NgramRuns {
         let range = range ?? 0..<bytes.count
         guard range.lowerBound >= 0, range.upperBound <= bytes.count else { throw .invalidRange(range) }
-        var result = NgramCounts()
+        // Rows come sorted by key, so a run of rows shares one key: the key is
+        // decoded once per run, and the runs become a dictionary only when
+        // counted or reduced (sized once, one hash per run). Any order still
+        // counts right (equal keys of different runs are summed); it just saves less.
+        var keys: [String] = []
+        var sums: [Int] = []
+        var shards: [UInt8] = []
+        var rows = 0
         var failure: NgramError?
         bytes.withUnsafeBufferPointer { b in
+            guard let base = b.baseAddress else { return }
+            let end = range.upperBound
             var runStart = 0, runLength = -1, runSum = 0
             func flush() {
                 guard runLength >= 0 else { return }
-                let key = String(decoding: UnsafeBufferPointer(rebasing: b[runStart..<(runStart + runLength)]), as: UTF8.self)
-                result.totals[key, default: 0] += runSum
+                // The shard of the decoded key (invalid UTF-8 is repaired, so its bytes can differ from the file's).
+                let key = String(decoding: UnsafeBufferPointer(start: base + runStart, count: runLength), as: UTF8.self)
+                keys.append(key)
+                sums.append(runSum)
+                shards.append(UInt8(truncatingIfNeeded: NgramTotals.shard(of: key)))
                 runSum = 0
             }
             defer { flush() }
+            /// The digits from `i` up to the first non-digit, as a number: nil
+            /// for no digits, more than 18, or a stop byte other than `stop`
+            /// (`i` is left on the stop byte).
+            func number(_ i: inout Int, stop: UInt8) -> Int? {
+                let from = i
+                var v = 0
+                while i < end {
+                    let d = Int(base[i]) &- 48
+                    guard d >= 0 && d <= 9 else { break }
+                    v = v &* 10 &+ d
+                    i += 1
+                }
+                guard i > from, i - from <= 18 else { return nil }
+                if i == end { return stop == 0x0A ? v : nil }  // the last row may lack its newline
+                return base[i] == stop ? v : nil
+            }
+            /// Like `number`, for a field only checked (year, volume_count): no arithmetic chain to wait on.
+            func digits(_ i: inout Int, stop: UInt8) -> Bool {
+                let from = i
+                while i < end && base[i] &- 48 <= 9 { i += 1 }
+                guard i > from, i - from <= 18 else { return false }
+                if i == end { return stop == 0x0A }
+                return base[i] == stop
+            }
             var line = firstLine
             var i = range.lowerBound
-            let end = range.upperBound
             while i < end {
-                // memchr (vectorised in glibc) finds the newline and the tabs.
-                let base = b.baseAddress!
-                let lineEnd = memchr(base + i, 0x0A, end - i).map { UnsafePointer($0.assumingMemoryBound(to: UInt8.self)) - base } ?? end
-                func tab(after from: Int) -> Int? {
-                    guard from < lineEnd, let p = memchr(base + from, 0x09, lineEnd - from) else { return nil }
-                    return UnsafePointer(p.assumingMemoryBound(to: UInt8.self)) - base
-                }
-                guard let t0 = tab(after: i), let t1 = tab(after: t0 + 1), let t2 = tab(after: t1 + 1),
-                      tab(after: t2 + 1) == nil, t0 > i,
-                      let count = parseInt(b, t1 + 1, t2), parseInt(b, t0 + 1, t1) != nil, parseInt(b, t2 + 1, lineEnd) != nil
-                else {
-                    failure = .malformedRow(line: line)
-                    return
-                }
-                // Rows come sorted by key, so a run of rows shares one key: the
-                // key is decoded and hashed once per run, not once per row
-                // (any order still counts right, it just saves less).
-                let keyLength = t0 - i
-                if runLength != keyLength || memcmp(base + runStart, base + i, keyLength) != 0 {
+                let rowStart = i
+                // The key: the previous run's, when the row starts with it and a tab (no scan), else up to the first tab.
+                let keyEnd: Int
+                if runLength >= 0, rowStart + runLength < end, base[rowStart + runLength] == 0x09,
+                   memcmp(base + runStart, base + rowStart, runLength) == 0 {
+                    keyEnd = rowStart + runLength
+                } else {
+                    var k = rowStart
+                    while k < end && base[k] != 0x09 && base[k] != 0x0A { k += 1 }
+                    guard k < end, base[k] == 0x09, k > rowStart else {
+                        failure = .malformedRow(line: line)
+                        return
+                    }
+                    keyEnd = k
                     flush()
-                    runStart = i
-                    runLength = keyLength
+                    runStart = rowStart
+                    runLength = k - rowStart
                 }
+                i = keyEnd + 1
+                guard number(&i, stop: 0x09) != nil else { failure = .malformedRow(line: line); return }  // year
+                i += 1
+                guard let count = number(&i, stop: 0x09) else { failure = .malformedRow(line: line); return }
+                i += 1
+                guard number(&i, stop: 0x0A) != nil else { failure = .malformedRow(line: line); return }  // volume_count
+                i += 1
                 runSum += count
-                result.rows += 1
+                rows += 1
                 line += 1
-                i = lineEnd + 1
             }
         }
         if let failure { throw failure }
-        return result
+        return NgramRuns(keys: keys, sums: sums, shards: shards, rows: rows)
     }
 
     /// Listing 6.7: one loop over the whole file.
@@ -159,16 +401,6 @@ public enum NgramCounter {
         try count(file.bytes)
     }
 
-    private static func parseInt(_ b: UnsafeBufferPointer<UInt8>, _ from: Int, _ to: Int) -> Int? {
-        guard from < to, to - from <= 18 else { return nil }
-        var v = 0
-        for k in from..<to {
-            let d = Int(b[k]) - 48
-            guard d >= 0 && d <= 9 else { return nil }
-            v = v * 10 + d
-        }
-        return v
-    }
 }
 
 /// Listing 6.9's reduce in rounds: groups of `fanIn` partials are folded

@@ -46,6 +46,7 @@ struct NgramBenchmark: AsyncParsableCommand {
 
     @Option var rows: Int = 5_000_000
     @Option(help: "Rows per map chunk (the seed's 50,000).") var chunkRows: Int = 50_000
+    @Option(help: "Runs of each variant, Swift and Python alike; the fastest counts (this VM's timings vary ±15 %).") var repeats: Int = 3
     @Flag(help: "Skip the Python peers.") var noPython = false
 
     func run() async throws {
@@ -66,19 +67,26 @@ struct NgramBenchmark: AsyncParsableCommand {
                   expected.totals.allSatisfy({ counts.totals[$0.key] == $0.value })
             else { throw ValidationError("\(what): wrong totals") }
         }
+        /// The fastest of `repeats` runs, and that run's CPU time.
         func timed(_ label: String, _ body: () async throws -> NgramCounts) async throws -> Double {
-            let cpu0 = CPUTime.process(), children0 = CPUTime.children()
-            let start = ContinuousClock.now
-            let counts = try await body()
-            let wall = (ContinuousClock.now - start).seconds
-            try check(counts, label)
-            let cpu = (CPUTime.process() - cpu0).seconds
-            print(pad(label) + String(format: " %7.3f s  %6.1f M rows/s  %7.1f MB/s  (CPU: this process %.2f s, children %.2f s)",
-                         wall, Double(expected.rows) / wall / 1e6, megabytes / wall, cpu, (CPUTime.children() - children0).seconds))
+            var best: (wall: Double, cpu: Double)?
+            for _ in 0..<max(1, repeats) {
+                let cpu0 = CPUTime.process()
+                let start = ContinuousClock.now
+                let counts = try await body()
+                let wall = (ContinuousClock.now - start).seconds
+                let cpu = (CPUTime.process() - cpu0).seconds
+                try check(counts, label)
+                if best == nil || wall < best!.wall { best = (wall, cpu) }
+            }
+            let (wall, cpu) = best!
+            print(pad(label) + String(format: " %7.3f s  %6.1f M rows/s  %7.1f MB/s  (CPU: this process %.2f s; workers' CPU is not counted here)",
+                         wall, Double(expected.rows) / wall / 1e6, megabytes / wall, cpu))
             return wall
         }
         let wc = try await wcFloor(path)
         print(pad("wc -l") + String(format: " %7.3f s  (reading and counting lines: the floor)", wc))
+        print("(each line: the fastest of \(max(1, repeats)) runs, for Python as for Swift)")
         let serial = try await timed("Swift serial") { try NgramCounter.countSerial(file) }
         let threads = try await timed("Swift threads (task group)") {
             try await NgramMapReduce.run(file, rowsPerChunk: chunkRows, strategy: .threads).counts
@@ -93,7 +101,7 @@ struct NgramBenchmark: AsyncParsableCommand {
             do {
                 let script = try PythonChild.script("ngrams_bench.py")
                 let children0 = CPUTime.children()
-                let output = try await PythonChild.run([script, path, String(chunkRows)])
+                let output = try await PythonChild.run([script, path, String(chunkRows), String(max(1, repeats))])
                 pySerial = PythonChild.result("serial_s", in: output)
                 pyMapReduce = PythonChild.result("mapreduce_s", in: output)
                 let keysOK = PythonChild.result("keys", in: output).map { Int($0) == expected.distinctKeys } ?? false

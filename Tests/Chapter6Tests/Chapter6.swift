@@ -416,6 +416,17 @@ struct Chapter6 {
         let lines = try String(contentsOfFile: ngramFixture("1gram-a-malformed.tsv"), encoding: .utf8).split(separator: "\n")
         #expect(lines[40].split(separator: "\t").count == 3 && lines[81].contains("many"), "the fixture's bad rows are where the test says")
         #expect(throws: NgramError.self) { try NgramFile(path: "/nonexistent/1gram.tsv") }
+        // The parser's edges, row by row: a key that is a prefix of the previous one (and the reverse) is its own
+        // key (the run's fast path compares the whole key and its tab), and every kind of bad row is named.
+        let rows = "abc\t1900\t5\t1\nab\t1900\t7\t1\nab\t1901\t1\t1\nabc\t1900\t2\t1\nabcd\t1900\t4\t1"
+        let edges = try NgramCounter.count(Array(rows.utf8))
+        #expect(edges == NgramCounts(totals: ["abc": 7, "ab": 8, "abcd": 4], rows: 5))
+        for (bad, why) in [("\t1900\t5\t1", "an empty key"), ("a\t1900\t5", "three fields"), ("a\t1900\t5\t1\t9", "five fields"),
+                           ("a\t19x0\t5\t1", "a letter in the year"), ("a\t1900\t\t1", "an empty count"),
+                           ("a\t1900\t1234567890123456789\t1", "a 19-digit count"), ("a\t1900\t5\t1\r", "a CRLF line end"),
+                           ("a", "no tab"), ("", "an empty line")] {
+            #expect(throws: NgramError.malformedRow(line: 2), "\(why)") { try NgramCounter.count(Array("a\t1900\t5\t1\n\(bad)\nb\t1\t1\t1\n".utf8)) }
+        }
     }
 
     @Test("Listing 6.8 — the MapReduce gives the serial result with threads and with a process pool")
@@ -441,6 +452,25 @@ struct Chapter6 {
                     }
                 }
             }
+            // Without a final newline the last row still counts, in every strategy, wherever the chunks fall (with
+            // 4,415 rows per chunk the unterminated row is a chunk of its own).
+            let twin = try NgramFile(path: ngramFixture("1gram-a-sample-no-final-newline.tsv"))
+            for rows in [100, 4_415] {
+                for strategy in [NgramStrategy.serial, .threads, .processes(pool)] {
+                    let run = try await NgramMapReduce.run(twin, rowsPerChunk: rows, strategy: strategy)
+                    #expect(run.counts == serial, "no final newline, \(strategy), \(rows) rows per chunk")
+                }
+            }
+            // The totals are partitioned by a hash of the key (MapReduce's shuffle, so shards reduce in parallel): every
+            // key is found in its shard, and partial counts whose shards were tampered with are refused when decoded.
+            #expect(NgramTotals(serial.totals.dictionary) == serial.totals && serial.totals.dictionary.count == serial.totals.count)
+            let json = try JSONEncoder().encode(serial.totals)
+            #expect(try JSONDecoder().decode(NgramTotals.self, from: json) == serial.totals)
+            var shards = serial.totals.shards
+            let moved = try #require(shards[0].first)
+            shards[0][moved.key] = nil
+            shards[1][moved.key] = moved.value
+            #expect(throws: DecodingError.self) { try JSONDecoder().decode(NgramTotals.self, from: JSONEncoder().encode(shards)) }
             // A malformed row is reported from the worker as a job failure naming its line.
             let bad = try NgramFile(path: ngramFixture("1gram-a-malformed.tsv"))
             await #expect(throws: ProcessPoolError.jobFailed(NgramError.malformedRow(line: 41).description)) {
