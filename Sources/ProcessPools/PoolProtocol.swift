@@ -6,6 +6,7 @@ import Foundation
 import MapReduce
 import Parallelism
 import SharedState
+import Threads
 
 /// A job for a ``ProcessPool`` worker, by name: the analog of pickling a
 /// function *by qualified name* (no code crosses the pipe, only the job's
@@ -214,17 +215,10 @@ public func countUp(to n: Int) -> Int {
 @inline(never) @_optimize(none)
 private func opaque(_ x: Int) -> Int { x }
 
-// MARK: - Frames
+// MARK: - Replies
 
-/// A request from the pool to a worker.
-struct PoolRequest: Codable, Sendable {
-    var id: UInt64
-    var job: PoolJob
-}
-
-/// A worker's answer: to a request (`id` > 0), or its greeting after start-up
-/// (`id` 0: `error` is set when the initializer failed).
-struct PoolReply: Codable, Sendable {
+/// A worker's answer to a job (see ``FromWorker`` for the wire format).
+struct PoolReply: Sendable {
     var id: UInt64
     var pid: Int32
     var startNanoseconds: Int64
@@ -234,41 +228,29 @@ struct PoolReply: Codable, Sendable {
     var error: String?
 }
 
-/// Length-prefixed frames: a 4-byte big-endian length, then a JSON payload.
-enum Frame {
-    /// The largest payload either side accepts (a corrupt length is an error, not an allocation).
-    static let maxPayload = 64 << 20
-
-    static func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
-        let payload = try JSONEncoder().encode(value)
-        let n = UInt32(payload.count)
-        return [UInt8(n >> 24), UInt8((n >> 16) & 0xFF), UInt8((n >> 8) & 0xFF), UInt8(n & 0xFF)] + Array(payload)
-    }
-
-    static func length(_ header: [UInt8]) -> Int {
-        header.reduce(0) { $0 << 8 | Int($1) }
-    }
-
-    static func decode<T: Decodable>(_ type: T.Type, _ payload: [UInt8]) throws -> T {
-        try JSONDecoder().decode(type, from: Data(payload))
-    }
-}
-
 // MARK: - The worker's side
 
 /// The loop of `curriculum-worker serve`: runs the initializer, greets, then
-/// answers one request frame at a time from `input` on `output` until
-/// `input` ends (the pool closed it, or the pool's process died). Returns the
-/// process exit status: 0 at end of input, 3 for a bad frame, 4 when the
-/// initializer failed.
+/// runs jobs from `input` one at a time, answering each on `output`, until
+/// `input` ends (the pool closed it, or the pool's process died) and the
+/// jobs already received are done.
+///
+/// A reader thread takes frames as they come and queues the jobs, so the
+/// pool can keep several jobs in flight (no round trip between two jobs) and
+/// can take back one still waiting here (``ToWorker/revoke(id:)``) to give
+/// it to an idle worker, or because its caller was cancelled.
+///
+/// Returns the process exit status: 0 at end of input, 3 for a bad frame,
+/// 4 when the initializer failed.
 public func servePoolJobs(initializer: WorkerInitializer?, input: Int32 = 0, output: Int32 = 1) -> Int32 {
     let pid = getpid()
-    func send(_ reply: PoolReply) -> Bool {
-        guard let bytes = try? Frame.encode(reply) else { return false }
-        return writeAll(output, bytes)
+    let out = Locked(output)  // whole frames from either thread
+    @Sendable func send(_ message: FromWorker) -> Bool {
+        let frame = message.frame()
+        return out.withLock { writeAll($0, frame) }
     }
     func initializerFailed(_ message: String) -> Int32 {
-        _ = send(PoolReply(id: 0, pid: pid, startNanoseconds: 0, endNanoseconds: 0, cpu: .zero, value: nil, error: message))
+        _ = send(.hello(pid: pid, error: message))
         return 4
     }
     switch initializer {
@@ -285,42 +267,42 @@ public func servePoolJobs(initializer: WorkerInitializer?, input: Int32 = 0, out
     case nil:
         break
     }
-    guard send(PoolReply(id: 0, pid: pid, startNanoseconds: 0, endNanoseconds: 0, cpu: .zero, value: .int(Int(pid)), error: nil)) else { return 3 }
-    while true {
-        let header = readExactly(input, 4)
-        if header.isEmpty { return 0 }
-        let n = Frame.length(header)
-        guard header.count == 4, n <= Frame.maxPayload else {
-            logToStandardError("curriculum-worker serve: bad frame header")
-            return 3
+    guard send(.hello(pid: pid, error: nil)) else { return 3 }
+    let jobs = BlockingQueue<(id: UInt64, job: PoolJob)>()
+    let badFrame = Locked(false)
+    _ = spawnThread(name: "serve-reader") {
+        var frames = FrameReader(fd: input)
+        do {
+            while let message = try frames.next(ToWorker.read) {
+                switch message {
+                case .job(let id, let job):
+                    jobs.put((id, job))
+                case .revoke(let id):
+                    let removed = jobs.remove { $0.id == id }
+                    guard send(.revoked(id: id, removed: removed)) else { break }
+                }
+            }
+        } catch {
+            logToStandardError("curriculum-worker serve: \(error)")
+            badFrame.withLock { $0 = true }
         }
-        let payload = readExactly(input, n)
-        guard payload.count == n, let request = try? Frame.decode(PoolRequest.self, payload) else {
-            logToStandardError("curriculum-worker serve: bad frame (\(payload.count) of \(n) bytes)")
-            return 3
-        }
+        jobs.close()
+    }
+    while let (id, job) = jobs.take() {
+        if badFrame.withLock({ $0 }) { break }
         let cpu0 = CPUTime.thread()
         let start = MonotonicInstant.now()
-        var reply = PoolReply(id: request.id, pid: pid, startNanoseconds: start.nanoseconds, endNanoseconds: 0, cpu: .zero)
+        var reply = PoolReply(id: id, pid: pid, startNanoseconds: start.nanoseconds, endNanoseconds: 0, cpu: .zero)
         do {
-            reply.value = try request.job.perform()
+            reply.value = try job.perform()
         } catch {
             reply.error = error.message
         }
         reply.endNanoseconds = MonotonicInstant.now().nanoseconds
         reply.cpu = CPUTime.thread() - cpu0
-        guard send(reply) else { return 0 }  // the pool is gone
+        guard send(.result(reply)) else { return 0 }  // the pool is gone
     }
-}
-
-func readExactly(_ fd: Int32, _ count: Int) -> [UInt8] {
-    var result = [UInt8](repeating: 0, count: count)
-    var got = 0
-    while got < count {
-        let n = result.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + got, count - got) }
-        if n > 0 { got += n } else if n == 0 || errno != EINTR { break }
-    }
-    return Array(result[..<got])
+    return badFrame.withLock { $0 } ? 3 : 0
 }
 
 func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {

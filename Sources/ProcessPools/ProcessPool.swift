@@ -62,6 +62,9 @@ public struct PoolStatus: Sendable, Equatable {
     public var finished = 0
     /// Dead workers replaced by fresh ones (the dead one reaped first).
     public var replacements = 0
+    /// Jobs sent to workers and not answered yet: the running ones, and those
+    /// sent ahead to wait inside a busy worker.
+    public var inFlight = 0
 }
 
 /// What ``ProcessPool/shutdown()`` does with jobs still running.
@@ -77,35 +80,91 @@ public enum PoolShutdownPolicy: Sendable {
 ///
 /// Workers are the package's `curriculum-worker` executable in its `serve`
 /// mode, started eagerly through the one child-process runner (`posix_spawn`,
-/// never `fork`). Jobs (``PoolJob``) go to them as length-prefixed JSON
+/// never `fork`). Jobs (``PoolJob``) go to them as length-prefixed binary
 /// frames on their standard input; results come back on standard output;
-/// logs go to standard error. A worker runs one job at a time; jobs wait in
-/// FIFO order for a free worker.
+/// logs go to standard error. A worker runs one job at a time.
 ///
-/// - Cancellation: a queued job is dropped; a running job cannot be
-///   interrupted inside its worker, so its worker is killed (SIGKILL) and a
-///   fresh one started (Python's pools can only cancel queued work).
+/// - Dispatch: a job goes to the worker with the fewest jobs in flight, so
+///   while a worker is idle no job waits behind another. When every worker
+///   is busy, up to ``pipelineDepth`` jobs are sent ahead to each (they wait
+///   in the worker, and the next starts without a round trip to the pool);
+///   the rest wait here in FIFO order. When a worker falls idle while jobs
+///   wait inside another (behind a long job), the pool takes the last of
+///   them back (a revoke) and gives it to the idle one. Python's executor
+///   pipelines the same way, through one shared queue.
+/// - Cancellation: a job waiting here or inside a worker is dropped; a
+///   running job cannot be interrupted inside its worker, so its worker is
+///   killed (SIGKILL) and a fresh one started (Python's pools can only
+///   cancel queued work). Jobs that were waiting inside a killed or crashed
+///   worker never started: they go to the others.
 /// - Failures: see ``ProcessPoolError``. A crashed worker is replaced.
 /// - Lifetime: workers exit when their standard input closes — at
 ///   ``shutdown()``, or when this process dies — so none outlives the pool.
 public final class ProcessPool: Sendable {
     /// The number of workers.
     public let size: Int
+    /// How many jobs the pool keeps in flight per worker at most.
+    public static let pipelineDepth = 32
     private let executable: String
     private let initializer: WorkerInitializer?
     private let policy: PoolShutdownPolicy
     private let state = Locked(State())
     private let watched = Watched(PoolStatus())
 
+    /// A job the pool holds: waiting here, or sent to a worker.
+    private struct Pending {
+        let job: PoolJob
+        /// Its frame, encoded once (a job taken back is sent again as it is).
+        let frame: [UInt8]
+        /// Nil once the caller has its answer (or left: a cancelled job that runs on).
+        var caller: CheckedContinuation<PoolReply, any Error>?
+        /// The worker it was sent to.
+        var worker: ObjectIdentifier?
+        var cancelled = false
+        /// A revoke for it is on its way to its worker.
+        var revoking = false
+        /// That revoke is to move it to an idle worker (counted in ``State/rebalancing``).
+        var rebalancing = false
+    }
+
+    /// A live worker and the jobs sent to it, oldest (the running one) first.
+    private struct Slot {
+        let worker: PoolWorker
+        var inFlight: [UInt64] = []
+    }
+
     private struct State {
-        var all: [PoolWorker] = []
-        var idle: [PoolWorker] = []
-        var waiters: [(id: UInt64, continuation: CheckedContinuation<PoolWorker, any Error>)] = []
-        /// Waiters before this index have been served.
-        var waitersHead = 0
-        var cancelledWaiters: Set<UInt64> = []
+        var slots: [ObjectIdentifier: Slot] = [:]
+        /// The order workers are tried in (stable, so ties go to the same one).
+        var order: [ObjectIdentifier] = []
+        var jobs: [UInt64: Pending] = [:]
+        /// Jobs waiting for a worker: taken-back ones first, then FIFO.
+        var front: [UInt64] = []
+        var waiting: [UInt64] = []
+        var waitingHead = 0
+        var cancelledEarly: Set<UInt64> = []
+        /// Revokes on their way to move a job to an idle worker.
+        var rebalancing = 0
         var nextID: UInt64 = 0
         var isShutDown = false
+        /// Workers ever started, replacements included (for `workerPIDs` after a death).
+        var all: [PoolWorker] = []
+    }
+
+    /// What to do once the state lock is released.
+    private struct Actions {
+        var flush: Set<ObjectIdentifier> = []
+        var workers: [ObjectIdentifier: PoolWorker] = [:]
+        var resume: [(CheckedContinuation<PoolReply, any Error>, Result<PoolReply, any Error>)] = []
+        var kill: [PoolWorker] = []
+        var replace: [PoolWorker] = []
+
+        mutating func send(_ frame: [UInt8], to slot: Slot) {
+            slot.worker.enqueue(frame)
+            let id = ObjectIdentifier(slot.worker)
+            flush.insert(id)
+            workers[id] = slot.worker
+        }
     }
 
     private init(size: Int, executable: String, initializer: WorkerInitializer?, policy: PoolShutdownPolicy) {
@@ -138,14 +197,12 @@ public final class ProcessPool: Sendable {
                     for try await w in group { started.append(w) }
                 } catch {
                     for w in started { w.stop(kill: true) }
+                    for w in started { await w.exited() }
                     throw error
                 }
                 return started
             }
-            pool.state.withLock { s in
-                s.all = started
-                s.idle = started
-            }
+            for worker in started { pool.adopt(worker) }
         } catch {
             await pool.shutdown()
             throw error
@@ -154,7 +211,7 @@ public final class ProcessPool: Sendable {
     }
 
     /// The pids of the current workers (replacements included).
-    public var workerPIDs: [pid_t] { state.withLock { $0.all.map(\.pid) } }
+    public var workerPIDs: [pid_t] { state.withLock { s in s.order.compactMap { s.slots[$0]?.worker.pid } } }
 
     /// How many crashed or killed workers were replaced so far.
     public var replacements: Int { watched.value.replacements }
@@ -175,29 +232,30 @@ public final class ProcessPool: Sendable {
     }
 
     func run(_ job: PoolJob, index: Int) async throws -> JobOutcome {
-        let worker = try await acquire()
-        watched.update { _ = $0.busyWorkers.insert(worker.pid) }
-        let reply: PoolReply
-        do {
-            reply = try await worker.call(job, killOnCancel: policy == .killRunningJobs) { [self] in
-                // Cancelled, but let finish: the worker is free once its unwanted reply is in.
-                watched.update { _ = $0.busyWorkers.remove(worker.pid) }
-                release(worker)
+        let id = state.withLock { s -> UInt64 in
+            s.nextID += 1
+            return s.nextID
+        }
+        let frame = ToWorker.job(id: id, job).frame()
+        let reply = try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (c: CheckedContinuation<PoolReply, any Error>) in
+                var actions = Actions()
+                state.withLock { s in
+                    if s.isShutDown {
+                        actions.resume.append((c, .failure(ProcessPoolError.shutDown)))
+                    } else if s.cancelledEarly.remove(id) != nil {
+                        actions.resume.append((c, .failure(CancellationError())))
+                    } else {
+                        s.jobs[id] = Pending(job: job, frame: frame, caller: c)
+                        s.waiting.append(id)
+                        dispatch(&s, &actions)
+                    }
+                }
+                perform(actions)
             }
-        } catch is CancellationError {
-            throw CancellationError()  // letRunningJobsFinish: the worker runs on; released when done
-        } catch {
-            // The worker is gone (died, or killed for our cancellation): replace it.
-            watched.update { _ = $0.busyWorkers.remove(worker.pid) }
-            replace(worker)
-            if Task.isCancelled { throw CancellationError() }
-            throw error
+        } onCancel: {
+            cancel(id)
         }
-        watched.update { s in
-            s.busyWorkers.remove(worker.pid)
-            s.finished += 1
-        }
-        release(worker)
         if let message = reply.error { throw ProcessPoolError.jobFailed(message) }
         return JobOutcome(
             job: job, index: index, value: reply.value ?? .int(0), workerPID: reply.pid,
@@ -255,22 +313,221 @@ public final class ProcessPool: Sendable {
         return stream
     }
 
-    /// Stops every worker: closes their standard input (they exit after their
-    /// current job) and, under ``PoolShutdownPolicy/killRunningJobs``, kills
-    /// those still running a job. Waiting jobs fail with
+    /// Stops every worker: closes their standard input (they exit after the
+    /// jobs they hold) and, under ``PoolShutdownPolicy/killRunningJobs``,
+    /// kills those still running a job. Jobs waiting here fail with
     /// ``ProcessPoolError/shutDown``. Returns once every worker has exited.
     public func shutdown() async {
-        let (workers, idle, waiters) = state.withLock { s -> ([PoolWorker], [PoolWorker], [CheckedContinuation<PoolWorker, any Error>]) in
+        var actions = Actions()
+        let workers = state.withLock { s -> [PoolWorker] in
             s.isShutDown = true
-            let w = s.waiters[s.waitersHead...].map(\.continuation)
-            s.waiters = []
-            s.waitersHead = 0
-            return (s.all, s.idle, w)
+            for id in s.front + s.waiting[s.waitingHead...] {
+                if let c = s.jobs.removeValue(forKey: id)?.caller { actions.resume.append((c, .failure(ProcessPoolError.shutDown))) }
+            }
+            s.front = []
+            s.waiting = []
+            s.waitingHead = 0
+            for slot in s.slots.values where policy == .killRunningJobs && !slot.inFlight.isEmpty { actions.kill.append(slot.worker) }
+            return s.all
         }
-        for w in waiters { w.resume(throwing: ProcessPoolError.shutDown) }
-        let idlePIDs = Set(idle.map(\.pid))
-        for w in workers { w.stop(kill: policy == .killRunningJobs && !idlePIDs.contains(w.pid)) }
+        perform(actions)
+        for w in workers { w.stop(kill: false) }
         for w in workers { await w.exited() }
+    }
+
+    // MARK: Dispatch (all under the state lock)
+
+    /// Sends waiting jobs to the least-loaded workers (up to
+    /// ``pipelineDepth`` each), then takes a job back from a worker that
+    /// holds several for each worker left idle.
+    private func dispatch(_ s: inout State, _ actions: inout Actions) {
+        while s.waitingHead < s.waiting.count || !s.front.isEmpty {
+            guard let target = s.order.min(by: { s.slots[$0]!.inFlight.count < s.slots[$1]!.inFlight.count }),
+                  s.slots[target]!.inFlight.count < Self.pipelineDepth else { break }
+            let id: UInt64
+            if !s.front.isEmpty {
+                id = s.front.removeFirst()
+            } else {
+                id = s.waiting[s.waitingHead]
+                s.waitingHead += 1
+                if s.waitingHead > 1024 && s.waitingHead * 2 > s.waiting.count {
+                    s.waiting.removeFirst(s.waitingHead)
+                    s.waitingHead = 0
+                }
+            }
+            guard var pending = s.jobs[id] else { continue }  // cancelled while waiting
+            pending.worker = target
+            s.jobs[id] = pending
+            s.slots[target]!.inFlight.append(id)
+            actions.send(pending.frame, to: s.slots[target]!)
+        }
+        if s.waitingHead == s.waiting.count && s.front.isEmpty {
+            s.waiting.removeAll(keepingCapacity: true)
+            s.waitingHead = 0
+            // One job taken back per idle worker (counting revokes already on their way).
+            let idle = s.order.count { s.slots[$0]!.inFlight.isEmpty }
+            while s.rebalancing < idle, rebalance(&s, &actions) {}
+        }
+        publish(s)
+    }
+
+    /// Revokes the newest job still waiting inside the worker that holds
+    /// the most (it goes to an idle worker once the revoke is confirmed).
+    private func rebalance(_ s: inout State, _ actions: inout Actions) -> Bool {
+        let candidates = s.order.compactMap { w -> (ObjectIdentifier, UInt64, Int)? in
+            let inFlight = s.slots[w]!.inFlight
+            // The head is running (or about to): only the ones behind it can be taken back.
+            guard let id = inFlight.dropFirst().last(where: { !(s.jobs[$0]?.revoking ?? true) }) else { return nil }
+            return (w, id, inFlight.count)
+        }
+        guard let (w, id, _) = candidates.max(by: { $0.2 < $1.2 }) else { return false }
+        s.jobs[id]!.revoking = true
+        s.jobs[id]!.rebalancing = true
+        s.rebalancing += 1
+        actions.send(ToWorker.revoke(id: id).frame(), to: s.slots[w]!)
+        return true
+    }
+
+    /// Job `id`'s rebalancing revoke is settled (answered, or its job ended first).
+    private func settleRebalancing(_ id: UInt64, _ s: inout State) {
+        guard s.jobs[id]?.rebalancing == true else { return }
+        s.jobs[id]!.rebalancing = false
+        s.rebalancing -= 1
+    }
+
+    /// The status tests wait on: busy workers and jobs in flight (finished jobs are counted as they come).
+    private func publish(_ s: State) {
+        let busy = Set(s.slots.values.filter { !$0.inFlight.isEmpty }.map(\.worker.pid))
+        let inFlight = s.slots.values.reduce(0) { $0 + $1.inFlight.count }
+        watched.update { status in
+            if status.busyWorkers != busy { status.busyWorkers = busy }
+            status.inFlight = inFlight
+        }
+    }
+
+    private func perform(_ actions: Actions) {
+        for (c, result) in actions.resume { c.resume(with: result) }
+        for id in actions.flush { actions.workers[id]?.flush() }
+        for worker in actions.kill { worker.stop(kill: true) }
+        for dead in actions.replace { replace(dead) }
+    }
+
+    // MARK: Events
+
+    /// Cancels job `id` wherever it is (see the type's notes).
+    private func cancel(_ id: UInt64) {
+        var actions = Actions()
+        state.withLock { s in
+            guard var pending = s.jobs[id] else {
+                if s.nextID >= id { s.cancelledEarly.insert(id) }
+                return
+            }
+            guard !pending.cancelled else { return }
+            pending.cancelled = true
+            s.jobs[id] = pending
+            guard let w = pending.worker, let slot = s.slots[w] else {
+                // Still waiting here: dropped.
+                s.jobs[id] = nil
+                s.front.removeAll { $0 == id }
+                if let c = pending.caller { actions.resume.append((c, .failure(CancellationError()))) }
+                return
+            }
+            if slot.inFlight.first == id {
+                cancelRunning(id, on: slot, &s, &actions)
+            } else if !pending.revoking {
+                // Waiting inside the worker: take it back (it may start meanwhile; the answer says).
+                s.jobs[id]!.revoking = true
+                actions.send(ToWorker.revoke(id: id).frame(), to: slot)
+            }
+        }
+        perform(actions)
+    }
+
+    /// Job `id` runs on `slot`'s worker and its caller was cancelled: kill
+    /// the worker (its death fails the job with `CancellationError`), or let
+    /// the job finish and answer the caller now.
+    private func cancelRunning(_ id: UInt64, on slot: Slot, _ s: inout State, _ actions: inout Actions) {
+        if policy == .killRunningJobs {
+            actions.kill.append(slot.worker)
+        } else if let c = s.jobs[id]?.caller {
+            s.jobs[id]!.caller = nil
+            actions.resume.append((c, .failure(CancellationError())))
+        }
+    }
+
+    /// Messages from worker `w`'s reader thread, a batch at a time.
+    fileprivate func received(_ messages: [FromWorker], from worker: PoolWorker) {
+        let w = ObjectIdentifier(worker)
+        var actions = Actions()
+        var finished = 0
+        state.withLock { s in
+            for message in messages {
+                switch message {
+                case .hello:
+                    break  // only at start-up, handled by the worker
+                case .result(let reply):
+                    s.slots[w]?.inFlight.removeAll { $0 == reply.id }
+                    settleRebalancing(reply.id, &s)
+                    guard let pending = s.jobs.removeValue(forKey: reply.id) else { continue }
+                    if let c = pending.caller {
+                        actions.resume.append((c, .success(reply)))
+                        finished += 1
+                    }
+                case .revoked(let id, let removed):
+                    settleRebalancing(id, &s)
+                    guard var pending = s.jobs[id] else { continue }  // answered meanwhile
+                    pending.revoking = false
+                    if removed {
+                        s.slots[w]?.inFlight.removeAll { $0 == id }
+                        pending.worker = nil
+                        if pending.cancelled {
+                            s.jobs[id] = nil
+                            if let c = pending.caller { actions.resume.append((c, .failure(CancellationError()))) }
+                            continue
+                        }
+                        s.jobs[id] = pending
+                        s.front.insert(id, at: 0)  // older than anything waiting
+                    } else {
+                        s.jobs[id] = pending
+                        // Already taken by the worker: if it was cancelled, it is running now.
+                        if pending.cancelled, let slot = s.slots[w] { cancelRunning(id, on: slot, &s, &actions) }
+                    }
+                }
+            }
+            dispatch(&s, &actions)
+        }
+        if finished > 0 { watched.update { $0.finished += finished } }
+        perform(actions)
+    }
+
+    /// Worker `worker` exited (crashed, killed, or closed its output): the
+    /// job it was running fails; the ones waiting inside it go to the others.
+    fileprivate func died(_ worker: PoolWorker, status: ProcessTermination, why: ProcessPoolError?) {
+        let w = ObjectIdentifier(worker)
+        var actions = Actions()
+        state.withLock { s in
+            guard let slot = s.slots.removeValue(forKey: w) else { return }
+            s.order.removeAll { $0 == w }
+            for (k, id) in slot.inFlight.enumerated() {
+                settleRebalancing(id, &s)
+                guard var pending = s.jobs[id] else { continue }
+                if k == 0 || s.isShutDown || pending.cancelled {
+                    s.jobs[id] = nil
+                    let error: any Error = pending.cancelled ? CancellationError()
+                        : s.isShutDown && k > 0 ? ProcessPoolError.shutDown
+                        : why ?? ProcessPoolError.workerDied(pid: worker.pid, status: status)
+                    if let c = pending.caller { actions.resume.append((c, .failure(error))) }
+                } else {
+                    pending.worker = nil
+                    pending.revoking = false
+                    s.jobs[id] = pending
+                    s.front.append(id)  // never started: another worker runs it
+                }
+            }
+            if !s.isShutDown { actions.replace.append(worker) }
+            dispatch(&s, &actions)
+        }
+        perform(actions)
     }
 
     // MARK: Workers
@@ -284,77 +541,48 @@ public final class ProcessPool: Sendable {
         return try await PoolWorker.launch(executable: executable, arguments: arguments)
     }
 
-    private func acquire() async throws -> PoolWorker {
-        let id = state.withLock { s -> UInt64 in
-            s.nextID += 1
-            return s.nextID
+    /// Makes a greeted worker part of the pool: its messages come here from now on.
+    private func adopt(_ worker: PoolWorker) {
+        var actions = Actions()
+        let adopted = state.withLock { s -> Bool in
+            guard !s.isShutDown else { return false }
+            let w = ObjectIdentifier(worker)
+            s.slots[w] = Slot(worker: worker)
+            s.order.append(w)
+            s.all.append(worker)
+            dispatch(&s, &actions)
+            return true
         }
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (c: CheckedContinuation<PoolWorker, any Error>) in
-                let now: Result<PoolWorker, any Error>? = state.withLock { s in
-                    if s.isShutDown { return .failure(ProcessPoolError.shutDown) }
-                    if s.cancelledWaiters.remove(id) != nil { return .failure(CancellationError()) }
-                    if let w = s.idle.popLast() { return .success(w) }
-                    s.waiters.append((id, c))
-                    return nil
-                }
-                if let now { c.resume(with: now) }
-            }
-        } onCancel: {
-            let waiter = state.withLock { s -> CheckedContinuation<PoolWorker, any Error>? in
-                if let i = s.waiters[s.waitersHead...].firstIndex(where: { $0.id == id }) { return s.waiters.remove(at: i).continuation }
-                s.cancelledWaiters.insert(id)
-                return nil
-            }
-            waiter?.resume(throwing: CancellationError())
+        guard adopted else {
+            worker.stop(kill: true)
+            return
         }
-    }
-
-    /// Hands `worker` to the first waiting job, or marks it idle.
-    private func release(_ worker: PoolWorker) {
-        let waiter = state.withLock { s -> CheckedContinuation<PoolWorker, any Error>? in
-            if s.isShutDown { return nil }
-            if s.waitersHead < s.waiters.count {
-                // FIFO without shifting the array each time (10,000 queued jobs stay O(1) each).
-                let w = s.waiters[s.waitersHead].continuation
-                s.waitersHead += 1
-                if s.waitersHead > 1024 && s.waitersHead * 2 > s.waiters.count {
-                    s.waiters.removeFirst(s.waitersHead)
-                    s.waitersHead = 0
-                }
-                return w
+        worker.deliver { [weak self] event in
+            switch event {
+            case .messages(let messages): self?.received(messages, from: worker)
+            case .ended(let status, let why): self?.died(worker, status: status, why: why)
             }
-            s.idle.append(worker)
-            return nil
         }
-        waiter?.resume(returning: worker)
+        perform(actions)
     }
 
     /// Starts a worker in place of a dead one (in the background: the failed
     /// job's caller does not wait for it).
     private func replace(_ dead: PoolWorker) {
-        dead.stop(kill: true)
         Task {
             await dead.exited()
             guard !state.withLock({ $0.isShutDown }) else { return }
             do {
                 let fresh = try await launchWorker()
-                let keep = state.withLock { s -> Bool in
-                    s.all.removeAll { $0 === dead }
-                    guard !s.isShutDown else { return false }
-                    s.all.append(fresh)
-                    return true
-                }
-                if keep {
-                    watched.update { $0.replacements += 1 }
-                    release(fresh)
-                } else {
+                if state.withLock({ $0.isShutDown }) {
                     fresh.stop(kill: true)
                     await fresh.exited()
+                    return
                 }
+                adopt(fresh)
+                watched.update { $0.replacements += 1 }  // after: a test that waits for it finds the fresh worker
             } catch {
                 // Could not start a replacement: the pool has one worker fewer.
-                state.withLock { $0.all.removeAll { $0 === dead } }
                 logToStandardError("ProcessPool: no replacement for worker \(dead.pid): \(error)")
             }
         }
@@ -397,44 +625,52 @@ public struct JobHandle: Sendable {
 /// How long a new worker may take to run its initializer and greet.
 let greetingTimeout: Duration = .seconds(10)
 
-/// One `curriculum-worker serve` process: a pipe each way and a thread that
-/// reads its reply frames. Used by one job at a time (the pool guarantees it).
+/// One `curriculum-worker serve` process: a pipe each way, an outbox of
+/// frames for it, and a thread that reads its messages and hands them, a
+/// read's worth at a time, to the pool.
 final class PoolWorker: Sendable {
     let process: ChildProcess
     var pid: pid_t { process.pid }
-    private let inbox = Locked(Inbox())
-    private let nextRequest = Locked<UInt64>(0)
+
+    enum Event {
+        case messages([FromWorker])
+        /// The worker's output ended: it exited with `status`; `why` is set
+        /// when it broke the protocol first (it was killed for that).
+        case ended(ProcessTermination, why: ProcessPoolError?)
+    }
 
     private struct Inbox {
-        var waiting: CheckedContinuation<PoolReply, any Error>?
-        var early: Result<PoolReply, ProcessPoolError>?
-        var ended: ProcessPoolError?
-        /// The next reply is unwanted (its caller was cancelled): drop it, then run this.
-        var discard: (@Sendable () -> Void)?
-        var cancelledBeforeWaiting = false
+        var greeting: CheckedContinuation<FromWorker, any Error>?
+        var greeted = false
+        var handler: (@Sendable (Event) -> Void)?
+        /// Events that came before the pool adopted the worker.
+        var early: [Event] = []
     }
+    private let inbox = Locked(Inbox())
 
-    /// The caller of the current job was cancelled but the job runs on:
-    /// wake the caller now, drop the reply when it comes, then run `freed`.
-    private func abandonReply(then freed: @escaping @Sendable () -> Void) {
-        let (waiter, early) = inbox.withLock { box -> (CheckedContinuation<PoolReply, any Error>?, Bool) in
-            if box.early != nil {  // the reply is already here: drop it now
-                box.early = nil
-                return (nil, true)
-            }
-            box.discard = freed
-            if let w = box.waiting {
-                box.waiting = nil
-                return (w, false)
-            }
-            box.cancelledBeforeWaiting = true
-            return (nil, false)
+    /// Frames not yet written, in the order the pool assigned them, and
+    /// whether a thread is writing (one at a time, so frames go out in order).
+    private struct Outbox {
+        var bytes: [UInt8] = []
+        var writing = false
+    }
+    private let outbox = Locked(Outbox())
+    /// Where a write that found the pipe full continues, on a thread that may
+    /// block: the pool's own threads never block on a worker's pipe (its
+    /// reader thread blocked there, with the worker blocked writing to us,
+    /// would be a deadlock).
+    private let slowWrites = BlockingQueue<ArraySlice<UInt8>>()
+
+    private init(process: ChildProcess) {
+        self.process = process
+        process.standardInput?.setNonBlocking()
+        let slowWrites = slowWrites
+        _ = spawnThread(name: "pool-writer", stackSize: 128 << 10) { [weak self] in
+            while let rest = slowWrites.take() { self?.drain(rest, mayBlock: true) }
         }
-        waiter?.resume(throwing: CancellationError())
-        if early { freed() }
     }
 
-    private init(process: ChildProcess) { self.process = process }
+    deinit { slowWrites.close() }
 
     static func launch(executable: String, arguments: [String]) async throws -> PoolWorker {
         let child: ChildProcess
@@ -445,7 +681,6 @@ final class PoolWorker: Sendable {
             throw ProcessPoolError.workerFailed("\(error)")
         }
         let worker = PoolWorker(process: child)
-        _ = spawnThread(name: "pool-reader") { worker.readReplies() }
         // The greeting: the initializer ran (or failed). A program that never
         // greets (not a pool worker) is killed after `greetingTimeout`.
         let greeted = Locked<Bool?>(nil)  // nil: waiting; true: greeted; false: gave up
@@ -457,9 +692,12 @@ final class PoolWorker: Sendable {
                 return false
             }) { child.kill() }
         }
-        let hello: PoolReply
+        let hello: FromWorker
         do {
-            hello = try await worker.nextReply()
+            hello = try await withCheckedThrowingContinuation { (c: CheckedContinuation<FromWorker, any Error>) in
+                worker.inbox.withLock { $0.greeting = c }
+                _ = spawnThread(name: "pool-reader") { worker.readMessages() }
+            }
             greeted.withLock { if $0 == nil { $0 = true } }
             watchdog.cancel()
         } catch {
@@ -471,7 +709,7 @@ final class PoolWorker: Sendable {
             }
             throw error
         }
-        if let message = hello.error {
+        if case .hello(_, let message?) = hello {
             worker.stop(kill: true)
             await worker.exited()
             throw ProcessPoolError.initializerFailed(pid: child.pid, message: message)
@@ -479,118 +717,118 @@ final class PoolWorker: Sendable {
         return worker
     }
 
-    /// Sends `job` and waits for its reply. Cancellation kills the worker,
-    /// or with `killOnCancel` false ends the wait at once with
-    /// `CancellationError` and lets the job finish: its reply is dropped and
-    /// `freed` runs then.
-    func call(_ job: PoolJob, killOnCancel: Bool = true, freed: @escaping @Sendable () -> Void = {}) async throws -> PoolReply {
-        let id = nextRequest.withLock { n -> UInt64 in
-            n += 1
-            return n
+    /// From now on, events go to `handler` (those that came before first).
+    func deliver(to handler: @escaping @Sendable (Event) -> Void) {
+        let early = inbox.withLock { box -> [Event] in
+            box.handler = handler
+            defer { box.early = [] }
+            return box.early
         }
-        let frame: [UInt8]
-        do { frame = try Frame.encode(PoolRequest(id: id, job: job)) } catch { throw ProcessPoolError.workerFailed("cannot encode \(job): \(error)") }
-        return try await withTaskCancellationHandler {
-            guard !Task.isCancelled else {
-                process.kill()
-                throw ProcessPoolError.workerDied(pid: pid, status: .signalled(SIGKILL))
-            }
-            do {
-                try process.standardInput!.write(frame)
-            } catch {
-                throw await died()
-            }
-            let reply = try await nextReply()
-            guard reply.id == id else { throw ProcessPoolError.workerFailed("worker \(pid) answered request \(reply.id), not \(id)") }
-            return reply
-        } onCancel: {
-            if killOnCancel {
-                process.kill()
-            } else {
-                abandonReply(then: freed)
-            }
-        }
+        for event in early { handler(event) }
     }
 
-    /// The next frame from the reader thread.
-    private func nextReply() async throws -> PoolReply {
-        try await withCheckedThrowingContinuation { (c: CheckedContinuation<PoolReply, any Error>) in
-            let ready: Result<PoolReply, ProcessPoolError>? = inbox.withLock { box in
-                if let early = box.early {
-                    box.early = nil
-                    return early
-                }
-                if let ended = box.ended { return .failure(ended) }
-                if box.cancelledBeforeWaiting {
-                    box.cancelledBeforeWaiting = false
-                    return .failure(.shutDown)  // replaced below by CancellationError
-                }
-                box.waiting = c
-                return nil
-            }
-            if let ready {
-                if case .failure(.shutDown) = ready { c.resume(throwing: CancellationError()) } else { c.resume(with: ready) }
-            }
+    private func post(_ event: Event) {
+        let handler = inbox.withLock { box -> (@Sendable (Event) -> Void)? in
+            if box.handler == nil { box.early.append(event) }
+            return box.handler
         }
+        handler?(event)
     }
 
-    /// The reader thread: one frame after another until end of file.
-    private func readReplies() {
-        let reader = process.standardOutput!
-        while true {
-            let result: Result<PoolReply, ProcessPoolError>
-            do {
-                let header = try reader.read(exactly: 4)
-                if header.isEmpty { break }
-                let n = Frame.length(header)
-                guard header.count == 4, n <= Frame.maxPayload else {
-                    result = .failure(.workerFailed("worker \(pid) sent a bad frame header"))
-                    deliver(result, final: true)
-                    process.kill()
-                    return
+    /// The reader thread: the greeting, then message batches, until end of file.
+    private func readMessages() {
+        var frames = FrameReader(fd: process.standardOutput!.fileDescriptor)
+        var why: ProcessPoolError?
+        do {
+            while let first = try frames.next(FromWorker.read) {
+                let greeting = inbox.withLock { box -> CheckedContinuation<FromWorker, any Error>? in
+                    guard !box.greeted else { return nil }
+                    box.greeted = true
+                    defer { box.greeting = nil }
+                    return box.greeting
                 }
-                let payload = try reader.read(exactly: n)
-                guard payload.count == n else { break }  // cut short: the worker died mid-frame
-                result = .success(try Frame.decode(PoolReply.self, payload))
-            } catch {
-                deliver(.failure(.workerFailed("worker \(pid) sent an unreadable frame: \(error)")), final: true)
-                process.kill()
-                return
+                if let greeting {
+                    greeting.resume(returning: first)
+                    continue
+                }
+                var batch = [first]
+                while frames.hasBufferedFrame, let next = try frames.next(FromWorker.read) { batch.append(next) }
+                post(.messages(batch))
             }
-            deliver(result, final: false)
+        } catch {
+            why = .workerFailed("worker \(pid) sent a bad frame: \(error)")
+            process.kill()
         }
         // End of file: the worker exited (or was killed). Report how.
-        let status = process.waitForExit(timeout: .seconds(10))
-        if status == nil { process.kill() }
-        deliver(.failure(.workerDied(pid: pid, status: status ?? process.waitForExit() ?? .signalled(SIGKILL))), final: true)
-    }
-
-    private func deliver(_ result: Result<PoolReply, ProcessPoolError>, final: Bool) {
-        if case .success = result, let freed = inbox.withLock({ box -> (@Sendable () -> Void)? in
-            defer { box.discard = nil }
-            return box.discard
-        }) {
-            freed()  // the reply of a job whose caller was cancelled: dropped
+        let status = process.waitForExit(timeout: .seconds(10)) ?? {
+            process.kill()
+            return process.waitForExit() ?? .signalled(SIGKILL)
+        }()
+        let greeting = inbox.withLock { box -> CheckedContinuation<FromWorker, any Error>? in
+            defer { box.greeting = nil }
+            box.greeted = true
+            return box.greeting
+        }
+        if let greeting {
+            greeting.resume(throwing: why ?? .workerDied(pid: pid, status: status))
             return
         }
-        let waiter = inbox.withLock { box -> CheckedContinuation<PoolReply, any Error>? in
-            if final, case .failure(let e) = result { box.ended = e }
-            if let w = box.waiting {
-                box.waiting = nil
-                return w
+        post(.ended(status, why: why))
+    }
+
+    /// Adds a frame to the outbox (the pool calls this under its lock, in assignment order).
+    func enqueue(_ frame: [UInt8]) {
+        outbox.withLock { $0.bytes += frame }
+    }
+
+    /// Writes the outbox, unless another thread is writing it (that one
+    /// writes these frames too before it stops). Never blocks.
+    func flush() {
+        guard let bytes = outbox.withLock({ box -> [UInt8]? in
+            guard !box.writing, !box.bytes.isEmpty else { return nil }
+            box.writing = true
+            defer { box.bytes = [] }
+            return box.bytes
+        }) else { return }
+        drain(bytes[...], mayBlock: false)
+    }
+
+    /// Writes `chunk`, then what the outbox gained meanwhile, until it is
+    /// empty. On a full pipe, waits if `mayBlock`, else hands the rest to the
+    /// writer thread (still marked as writing). A worker that is gone fails
+    /// the write: its frames are dropped, and its reader reports the death.
+    private func drain(_ first: ArraySlice<UInt8>, mayBlock: Bool) {
+        guard let pipe = process.standardInput else { return }
+        var chunk = first
+        while true {
+            while !chunk.isEmpty {
+                let n: Int
+                do { n = try pipe.write(prefixOf: chunk) } catch {
+                    outbox.withLock { $0 = Outbox() }
+                    return
+                }
+                chunk = chunk.dropFirst(n)
+                if n == 0 {
+                    guard mayBlock else {
+                        slowWrites.put(chunk)
+                        return
+                    }
+                    pipe.waitUntilWritable()
+                }
             }
-            if case .success = result { box.early = result }
-            return nil
+            guard let more = outbox.withLock({ box -> [UInt8]? in
+                guard !box.bytes.isEmpty else {
+                    box.writing = false
+                    return nil
+                }
+                defer { box.bytes = [] }
+                return box.bytes
+            }) else { return }
+            chunk = more[...]
         }
-        waiter?.resume(with: result.mapError { $0 as any Error })
     }
 
-    private func died() async -> ProcessPoolError {
-        await exited()
-        return .workerDied(pid: pid, status: process.exitStatus ?? .signalled(SIGKILL))
-    }
-
-    /// Closes the worker's input (it exits after its current job); `kill` also kills it.
+    /// Closes the worker's input (it exits after the jobs it holds); `kill` also kills it.
     func stop(kill: Bool) {
         process.standardInput?.close()
         if kill { process.kill() }

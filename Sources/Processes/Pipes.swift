@@ -181,6 +181,38 @@ public final class PipeWriter: Sendable {
     /// Writes `text` as UTF-8.
     public func write(_ text: String) throws(ProcessError) { try write(Array(text.utf8)) }
 
+    /// Makes the pipe non-blocking for ``write(prefixOf:)``, which then
+    /// writes what fits and returns at once (``write(_:)-([UInt8])`` would
+    /// fail with `EAGAIN` on a full pipe).
+    public func setNonBlocking() {
+        closed.withLock { done in
+            if !done { _ = fcntl(fileDescriptor, F_SETFL, fcntl(fileDescriptor, F_GETFL) | O_NONBLOCK) }
+        }
+    }
+
+    /// Writes as much of `bytes` as the pipe takes now; the count (0 when a
+    /// non-blocking pipe is full).
+    /// - Throws: ``ProcessError/writeFailed(errno:)`` as ``write(_:)-([UInt8])``.
+    public func write(prefixOf bytes: ArraySlice<UInt8>) throws(ProcessError) -> Int {
+        try closed.withLock { (done: inout Bool) throws(ProcessError) -> Int in
+            guard !done else { throw ProcessError.writeFailed(errno: EBADF) }
+            while true {
+                let n = bytes.withUnsafeBytes { Glibc.write(fileDescriptor, $0.baseAddress, $0.count) }
+                if n >= 0 { return n }
+                if errno == EINTR { continue }
+                if errno == EAGAIN || errno == EWOULDBLOCK { return 0 }
+                throw ProcessError.writeFailed(errno: errno)
+            }
+        }
+    }
+
+    /// Waits until the pipe has room again (or its reader is gone, or this
+    /// end was closed: the next write says which).
+    public func waitUntilWritable() {
+        var p = pollfd(fd: fileDescriptor, events: Int16(POLLOUT), revents: 0)
+        while closed.withLock({ !$0 }) && poll(&p, 1, 1_000) == 0 {}
+    }
+
     /// Closes our end: the child reads end of file. Idempotent.
     public func close() {
         closed.withLock { done in

@@ -247,76 +247,27 @@ public func onlineProcessorCount() -> Int {
     max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
 }
 
-/// The pool's FIFO of jobs: a mutex and a condition variable (the pool's
-/// threads sleep in `take()` until there is work or the queue closes).
-private final class JobQueue: @unchecked Sendable {
+/// The pool's FIFO of jobs (the pool's threads sleep in `take()` until
+/// there is work or the queue closes), and how many wait.
+private final class JobQueue: Sendable {
     typealias Job = @Sendable () -> Void
 
-    // @unchecked Sendable: every field below is read and written only with
-    // `mutex` held; the pthread objects live at stable heap addresses.
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-    private var jobs: [Job?] = []
-    private var head = 0
-    private var closed = false
-    /// How many jobs wait (updated under the mutex; `Watched` never calls
-    /// back into the queue, so the lock order mutex → watched is safe).
+    /// How many jobs wait (updated under the queue's mutex; `Watched` never
+    /// calls back into the queue, so the lock order mutex → watched is safe).
     let depth = Watched(0)
+    private let jobs: BlockingQueue<Job>
 
     init() {
-        pthread_mutex_init(mutex, nil)
-        pthread_cond_init(condition, nil)
-    }
-
-    deinit {
-        pthread_cond_destroy(condition)
-        pthread_mutex_destroy(mutex)
-        condition.deallocate()
-        mutex.deallocate()
+        let depth = depth
+        jobs = BlockingQueue(onCountChange: { n in depth.update { $0 = n } })
     }
 
     /// Appends a job and wakes one thread; false once the queue is closed.
-    func put(_ job: @escaping Job) -> Bool {
-        pthread_mutex_lock(mutex)
-        guard !closed else {
-            pthread_mutex_unlock(mutex)
-            return false
-        }
-        jobs.append(job)
-        let waiting = jobs.count - head
-        depth.update { $0 = waiting }  // under the mutex: updates stay in order
-        pthread_cond_signal(condition)
-        pthread_mutex_unlock(mutex)
-        return true
-    }
+    func put(_ job: @escaping Job) -> Bool { jobs.put(job) }
 
     /// The next job, waiting for one; nil when the queue is closed and empty.
-    func take() -> Job? {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        while head == jobs.count && !closed {
-            pthread_cond_wait(condition, mutex)
-        }
-        guard head < jobs.count else { return nil }
-        let job = jobs[head].take()
-        head += 1
-        let waiting = jobs.count - head
-        depth.update { $0 = waiting }
-        if head == jobs.count {
-            jobs.removeAll(keepingCapacity: true)
-            head = 0
-        } else if head >= 1024 && head * 2 >= jobs.count {
-            jobs.removeFirst(head)
-            head = 0
-        }
-        return job
-    }
+    func take() -> Job? { jobs.take() }
 
     /// No more jobs are accepted; the threads drain the queue and return.
-    func close() {
-        pthread_mutex_lock(mutex)
-        closed = true
-        pthread_cond_broadcast(condition)
-        pthread_mutex_unlock(mutex)
-    }
+    func close() { jobs.close() }
 }

@@ -649,6 +649,17 @@ struct Chapter6 {
             await #expect(throws: ProcessPoolError.workerDied(pid: running, status: .signalled(SIGKILL))) { try await victim.value }
             #expect(try await pool.run(.count(7)).value == .int(7))
         }
+        // Jobs sent ahead to a worker that crashes never started there: they run on its replacement.
+        try await withProcessPool(workers: 1) { pool in
+            let crash = pool.submit(.crash)
+            let behind = (1...5).map { pool.submit(.count($0)) }
+            await #expect(throws: ProcessPoolError.self) { try await crash.outcome }
+            for (n, handle) in zip(1..., behind) {
+                let value = try await handle.outcome.value
+                #expect(value == .int(n))
+            }
+            #expect(pool.replacements == 1)
+        }
         // Not a pool worker: garbage instead of frames is a clear error, and so is silence (no greeting).
         let garbage = await #expect(throws: ProcessPoolError.self) { try await ProcessPool.start(workers: 1, executable: "/bin/echo") }
         #expect(garbage.map { if case .workerFailed(let why) = $0 { why.contains("bad frame") } else { false } } == true, "\(String(describing: garbage))")
@@ -659,16 +670,40 @@ struct Chapter6 {
         }
     }
 
+    @Test("A job sent ahead to a busy worker moves to a worker that falls idle")
+    func poolRebalancing() async throws {
+        // Python's executor feeds its workers from one shared queue, so no job waits behind a long one while a worker
+        // is free. This pool sends jobs ahead to each worker (no round trip between two jobs), and takes back those
+        // still waiting inside a busy worker when another falls idle. Evidence: which worker ran each job, and that the
+        // long job was still running when they all ended.
+        try await withProcessPool(workers: 2) { pool in
+            let long = pool.submit(.sayHello("long", hold: .seconds(30)))
+            try await pool.waitUntil { $0.busyWorkers.count == 1 }
+            let longPID = try #require(pool.status.busyWorkers.first)
+            // Ties go to the first worker: some of these are sent behind the long job.
+            let shorts = (0..<6).map { i in pool.submit(.sayHello("short \(i)", hold: .milliseconds(20))) }
+            var pids: Set<pid_t> = []
+            for handle in shorts { pids.insert(try await handle.outcome.workerPID) }
+            #expect(pool.status.busyWorkers.contains(longPID), "the long job still runs")
+            #expect(!pids.contains(longPID) && pids.count == 1, "every short job ran on the other worker: \(pids)")
+            long.cancel()
+            await #expect(throws: CancellationError.self) { try await long.outcome }
+        }
+    }
+
     @Test("Cancelling a running job kills its worker; a queued job is just dropped")
     func poolCancellation() async throws {
         try await withProcessPool(workers: 1) { pool in
             let first = pool.workerPIDs
             let running = pool.submit(.sayHello("long", hold: .seconds(30)))
-            let queued = pool.submit(.count(5))
-            // Wait until the long job really runs (the queued one cannot start on the single worker).
+            // The long job first (two submitted tasks may start in either order), then one that must wait behind it.
             try await pool.waitUntil { $0.busyWorkers == Set(first) }
+            let queued = pool.submit(.count(5))
+            try await pool.waitUntil { $0.inFlight == 2 }  // sent ahead to the busy worker
             queued.cancel()
             await #expect(throws: CancellationError.self) { try await queued.outcome }
+            // The queued job was sent ahead to the busy worker; it was taken back, and the worker lives on.
+            #expect(pool.workerPIDs == first && pool.replacements == 0, "cancelling a queued job killed no worker: \(pool.status)")
             running.cancel()
             await #expect(throws: CancellationError.self) { try await running.outcome }
             try await pool.waitUntil { $0.replacements == 1 }
