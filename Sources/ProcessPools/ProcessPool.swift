@@ -237,6 +237,9 @@ public final class ProcessPool: Sendable {
             return s.nextID
         }
         let frame = ToWorker.job(id: id, job).frame()
+        guard frame.count - 4 <= Wire.maxFrame else {
+            throw ProcessPoolError.workerFailed("a job of \(frame.count - 4) bytes does not fit in a frame (at most \(Wire.maxFrame))")
+        }
         let reply = try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (c: CheckedContinuation<PoolReply, any Error>) in
                 var actions = Actions()

@@ -649,6 +649,18 @@ struct Chapter6 {
             await #expect(throws: ProcessPoolError.workerDied(pid: running, status: .signalled(SIGKILL))) { try await victim.value }
             #expect(try await pool.run(.count(7)).value == .int(7))
         }
+        // Frames larger than a pipe holds go both ways (the pool's writes never block its threads: a full pipe is
+        // finished by a writer thread); one larger than the frame limit is refused before it is sent.
+        try await withProcessPool(workers: 1) { pool in
+            let name = String(decoding: [UInt8](repeating: UInt8(ascii: "n"), count: 1 << 20), as: UTF8.self)
+            let big = try await gather((0..<3).map { _ in { @Sendable in try await pool.run(.sayHello(name, hold: .zero)) } })
+            let echoed = big.map { $0.value == .string("Hello, \(name)!") }  // Bools: a megabyte is no expectation's text
+            #expect(echoed == [true, true, true])
+            let tooBig = String(decoding: [UInt8](repeating: UInt8(ascii: "x"), count: (64 << 20) + 1), as: UTF8.self)
+            let refused = await #expect(throws: ProcessPoolError.self) { try await pool.run(.sayHello(tooBig, hold: .zero)) }
+            #expect(refused.map { "\($0)".contains("does not fit in a frame (at most 67108864)") } == true)
+            #expect(try await pool.run(.count(2)).value == .int(2))
+        }
         // Jobs sent ahead to a worker that crashes never started there: they run on its replacement.
         try await withProcessPool(workers: 1) { pool in
             let crash = pool.submit(.crash)
