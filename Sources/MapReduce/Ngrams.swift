@@ -107,7 +107,15 @@ public enum ChunkPlanner {
     static func newlines(_ p: UnsafePointer<UInt8>, _ count: Int) -> Int {
         let ones: UInt64 = 0x0101_0101_0101_0101
         let low7 = ones &* 0x7F, top = ones &* 0x80, newline = ones &* 0x0A
-        var n = 0, k = 0
+        var n = 0, m = 0, k = 0
+        while k + 16 <= count {  // two words per step: independent work for the core to overlap
+            let x = UnsafeRawPointer(p + k).loadUnaligned(as: UInt64.self) ^ newline
+            let y = UnsafeRawPointer(p + k + 8).loadUnaligned(as: UInt64.self) ^ newline
+            n &+= (~(((x & low7) &+ low7) | x) & top).nonzeroBitCount
+            m &+= (~(((y & low7) &+ low7) | y) & top).nonzeroBitCount
+            k += 16
+        }
+        n &+= m
         while k + 8 <= count {
             let x = UnsafeRawPointer(p + k).loadUnaligned(as: UInt64.self) ^ newline
             n &+= (~(((x & low7) &+ low7) | x) & top).nonzeroBitCount
@@ -339,6 +347,20 @@ public enum NgramCounter {
             /// for no digits, more than 18, or a stop byte other than `stop`
             /// (`i` is left on the stop byte).
             func number(_ i: inout Int, stop: UInt8) -> Int? {
+                // Eight bytes at a time when they are all in the range: the digits before the first
+                // non-digit, and their value from three multiplications (fields here have 1–7 digits).
+                if i + 8 <= end {
+                    let d = UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self) &- 0x3030_3030_3030_3030
+                    // A byte's top bit is set where it is not a digit: below "0" it wrapped, above "9" it
+                    // carries past 0x7F. Only bytes after the first non-digit can be disturbed by a borrow.
+                    let nonDigits = (d | (d &+ 0x7676_7676_7676_7676)) & 0x8080_8080_8080_8080
+                    if nonDigits != 0 {
+                        let n = nonDigits.trailingZeroBitCount >> 3
+                        guard n > 0, base[i + n] == stop else { return nil }
+                        i += n
+                        return eightDigits(d << (8 * UInt64(8 - n)))
+                    }
+                }
                 let from = i
                 var v = 0
                 while i < end {
@@ -366,7 +388,7 @@ public enum NgramCounter {
                 // The key: the previous run's, when the row starts with it and a tab (no scan), else up to the first tab.
                 let keyEnd: Int
                 if runLength >= 0, rowStart + runLength < end, base[rowStart + runLength] == 0x09,
-                   memcmp(base + runStart, base + rowStart, runLength) == 0 {
+                   sameBytes(base + runStart, base + rowStart, runLength) {
                     keyEnd = rowStart + runLength
                 } else {
                     var k = rowStart
@@ -394,6 +416,32 @@ public enum NgramCounter {
         }
         if let failure { throw failure }
         return NgramRuns(keys: keys, sums: sums, shards: shards, rows: rows)
+    }
+
+    /// The number written by eight decimal digits, each byte already minus
+    /// "0", the first digit in the lowest byte (leading zeros pad a shorter
+    /// number): pairs, then quads, then all eight combined by multiplications.
+    @inline(__always)
+    private static func eightDigits(_ digits: UInt64) -> Int {
+        var v = (digits &* 10) &+ (digits >> 8)
+        v = ((v & 0x00FF_00FF_00FF_00FF) &* 6_553_601) >> 16
+        return Int(truncatingIfNeeded: ((v & 0x0000_FFFF_0000_FFFF) &* 42_949_672_960_001) >> 32)
+    }
+
+    /// Whether `count` bytes at `a` and `b` are equal: eight at a time, no
+    /// call (keys are short; `memcmp`'s call was 4 % of a MapReduce's CPU).
+    @inline(__always)
+    private static func sameBytes(_ a: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>, _ count: Int) -> Bool {
+        var k = 0
+        while k + 8 <= count {
+            if UnsafeRawPointer(a + k).loadUnaligned(as: UInt64.self) != UnsafeRawPointer(b + k).loadUnaligned(as: UInt64.self) { return false }
+            k += 8
+        }
+        while k < count {
+            if a[k] != b[k] { return false }
+            k += 1
+        }
+        return true
     }
 
     /// Listing 6.7: one loop over the whole file.

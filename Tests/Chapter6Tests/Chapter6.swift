@@ -421,9 +421,17 @@ struct Chapter6 {
         let rows = "abc\t1900\t5\t1\nab\t1900\t7\t1\nab\t1901\t1\t1\nabc\t1900\t2\t1\nabcd\t1900\t4\t1"
         let edges = try NgramCounter.count(Array(rows.utf8))
         #expect(edges == NgramCounts(totals: ["abc": 7, "ab": 8, "abcd": 4], rows: 5))
+        // Counts of every width from 1 to 18 digits (fields are read eight bytes at a time where they fit, and byte
+        // by byte at the end of a range and past seven digits), with a zero inside and leading zeros.
+        let widths = (1...18).map { n in String((1...n).map { k in Character(String((k * 7 + n) % 10)) }) }
+        let many = widths.map { "w\t1900\t\($0)\t1\n" }.joined() + "z\t2000\t000120\t0042\n"
+        let widthsSum = widths.reduce(0) { $0 + Int($1)! }
+        #expect(try NgramCounter.count(Array(many.utf8)) == NgramCounts(totals: ["w": widthsSum, "z": 120], rows: 19))
         for (bad, why) in [("\t1900\t5\t1", "an empty key"), ("a\t1900\t5", "three fields"), ("a\t1900\t5\t1\t9", "five fields"),
                            ("a\t19x0\t5\t1", "a letter in the year"), ("a\t1900\t\t1", "an empty count"),
                            ("a\t1900\t1234567890123456789\t1", "a 19-digit count"), ("a\t1900\t5\t1\r", "a CRLF line end"),
+                           ("a\t1900\t-5\t1", "a sign"), ("a\t1900\t12345678x\t1", "a letter after eight digits"),
+                           ("a\t1900\t5 \t1", "a space after the count"), ("a\t1900\t5:\t1", "a colon, the byte after 9"), ("a\t19/0\t5\t1", "a slash, the byte before 0"), ("a\t1900\t5\t1\t", "a tab at the line end"),
                            ("a", "no tab"), ("", "an empty line")] {
             #expect(throws: NgramError.malformedRow(line: 2), "\(why)") { try NgramCounter.count(Array("a\t1900\t5\t1\n\(bad)\nb\t1\t1\t1\n".utf8)) }
         }
