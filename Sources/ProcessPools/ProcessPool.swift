@@ -142,6 +142,8 @@ public final class ProcessPool: Sendable {
         var front: [UInt64] = []
         var waiting: [UInt64] = []
         var waitingHead = 0
+        /// Ids handed out whose jobs are not registered yet, and those of them cancelled meanwhile.
+        var unregistered: Set<UInt64> = []
         var cancelledEarly: Set<UInt64> = []
         /// Revokes on their way to move a job to an idle worker.
         var rebalancing = 0
@@ -234,17 +236,21 @@ public final class ProcessPool: Sendable {
     func run(_ job: PoolJob, index: Int) async throws -> JobOutcome {
         let id = state.withLock { s -> UInt64 in
             s.nextID += 1
+            s.unregistered.insert(s.nextID)
             return s.nextID
         }
         let frame = ToWorker.job(id: id, job).frame()
         guard frame.count - 4 <= Wire.maxFrame else {
+            state.withLock { _ = $0.unregistered.remove(id) }
             throw ProcessPoolError.workerFailed("a job of \(frame.count - 4) bytes does not fit in a frame (at most \(Wire.maxFrame))")
         }
         let reply = try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (c: CheckedContinuation<PoolReply, any Error>) in
                 var actions = Actions()
                 state.withLock { s in
+                    s.unregistered.remove(id)
                     if s.isShutDown {
+                        s.cancelledEarly.remove(id)
                         actions.resume.append((c, .failure(ProcessPoolError.shutDown)))
                     } else if s.cancelledEarly.remove(id) != nil {
                         actions.resume.append((c, .failure(CancellationError())))
@@ -422,7 +428,8 @@ public final class ProcessPool: Sendable {
         var actions = Actions()
         state.withLock { s in
             guard var pending = s.jobs[id] else {
-                if s.nextID >= id { s.cancelledEarly.insert(id) }
+                // Not registered yet: it will see this. (Already answered: nothing to do.)
+                if s.unregistered.contains(id) { s.cancelledEarly.insert(id) }
                 return
             }
             guard !pending.cancelled else { return }
@@ -777,6 +784,9 @@ final class PoolWorker: Sendable {
             return
         }
         post(.ended(status, why: why))
+        // No more events: drop the pool's handler (it holds this worker: a cycle) and end the writer thread.
+        inbox.withLock { $0.handler = nil }
+        slowWrites.close()
     }
 
     /// Adds a frame to the outbox (the pool calls this under its lock, in assignment order).
