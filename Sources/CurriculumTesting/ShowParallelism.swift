@@ -19,6 +19,20 @@ public func showParallelism(
     sourceLocation: SourceLocation = #_sourceLocation,
     _ attempt: () async throws -> (shown: Bool, detail: String)
 ) async throws {
+    try await retryUnderLoad(attempts: attempts, claim: "ran in parallel", sourceLocation: sourceLocation, attempt)
+}
+
+/// The mechanism behind ``showParallelism(attempts:sourceLocation:_:)``, for
+/// any experiment that load on the cores can spoil and nothing else can: an
+/// attempt returns whether it could show its claim; an attempt spoiled while
+/// the cores were taken is repeated; none showing it on a quiet machine is a
+/// failure (`"No attempt <claim>"`).
+public func retryUnderLoad(
+    attempts: Int,
+    claim: String,
+    sourceLocation: SourceLocation = #_sourceLocation,
+    _ attempt: () async throws -> (shown: Bool, detail: String)
+) async throws {
     var log: [String] = []
     var quietAttempts = 0
     var programsEverBusy = false
@@ -36,7 +50,7 @@ public func showParallelism(
             "the cores were taken in every attempt: \(log)", byHypervisor: !programsEverBusy, sourceLocation: sourceLocation)
         return
     }
-    Issue.record("No attempt ran in parallel, \(quietAttempts) of them on a quiet machine: \(log)", sourceLocation: sourceLocation)
+    Issue.record("No attempt \(claim), \(quietAttempts) of them on a quiet machine: \(log)", sourceLocation: sourceLocation)
 }
 
 /// Ends a test whose claim needs an idle machine and did not get one.
