@@ -552,7 +552,9 @@ public final class ProcessPool: Sendable {
     }
 
     /// Makes a greeted worker part of the pool: its messages come here from now on.
-    private func adopt(_ worker: PoolWorker) {
+    /// A replacement is counted before it takes a job (a test that saw its
+    /// jobs answered finds it counted, and finds it among ``workerPIDs``).
+    private func adopt(_ worker: PoolWorker, replacing: Bool = false) {
         var actions = Actions()
         let adopted = state.withLock { s -> Bool in
             guard !s.isShutDown else { return false }
@@ -560,6 +562,7 @@ public final class ProcessPool: Sendable {
             s.slots[w] = Slot(worker: worker)
             s.order.append(w)
             s.all.append(worker)
+            if replacing { watched.update { $0.replacements += 1 } }
             dispatch(&s, &actions)
             return true
         }
@@ -589,8 +592,7 @@ public final class ProcessPool: Sendable {
                     await fresh.exited()
                     return
                 }
-                adopt(fresh)
-                watched.update { $0.replacements += 1 }  // after: a test that waits for it finds the fresh worker
+                adopt(fresh, replacing: true)
             } catch {
                 // Could not start a replacement: the pool has one worker fewer.
                 logToStandardError("ProcessPool: no replacement for worker \(dead.pid): \(error)")
