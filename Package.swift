@@ -129,7 +129,8 @@ let package = Package(
         /// processes, jobs as length-prefixed frames.
         .target(
             name: "ProcessPools",
-            dependencies: ["CurriculumCore", "Threads", "Processes", "Parallelism", "SharedState", "MapReduce"],
+            dependencies: ["CurriculumCore", "Threads", "Processes", "Parallelism", "SharedState", "MapReduce",
+                           .product(name: "DequeModule", package: "swift-collections")],
             swiftSettings: strict
         ),
         /// Shared memory between processes (chapter 6): named segments, atomics

@@ -373,14 +373,6 @@ public enum NgramCounter {
                 if i == end { return stop == 0x0A ? v : nil }  // the last row may lack its newline
                 return base[i] == stop ? v : nil
             }
-            /// Like `number`, for a field only checked (year, volume_count): no arithmetic chain to wait on.
-            func digits(_ i: inout Int, stop: UInt8) -> Bool {
-                let from = i
-                while i < end && base[i] &- 48 <= 9 { i += 1 }
-                guard i > from, i - from <= 18 else { return false }
-                if i == end { return stop == 0x0A }
-                return base[i] == stop
-            }
             var line = firstLine
             var i = range.lowerBound
             while i < end {
@@ -448,7 +440,6 @@ public enum NgramCounter {
     public static func countSerial(_ file: NgramFile) throws(NgramError) -> NgramCounts {
         try count(file.bytes)
     }
-
 }
 
 /// Listing 6.9's reduce in rounds: groups of `fanIn` partials are folded

@@ -39,16 +39,16 @@ public enum NgramMapReduce {
     public static func run(
         _ file: NgramFile, rowsPerChunk: Int, strategy: NgramStrategy
     ) async throws -> (counts: NgramCounts, jobs: [NgramMapJob]) {
-        if case .threads = strategy { return try await mapAndReduceOnThreads(file, rowsPerChunk: rowsPerChunk) }
-        let chunks = try ChunkPlanner.chunks(of: file.bytes, rowsPerChunk: rowsPerChunk)
-        var parts: [(NgramCounts, NgramMapJob)] = []
         switch strategy {
-        case .serial, .threads:
+        case .threads:
+            return try await mapAndReduceOnThreads(file, rowsPerChunk: rowsPerChunk)
+        case .serial:
             // In this process the partial counts stay runs until the reduce, which hashes each key once.
-            var local: [(NgramRuns, NgramMapJob)] = []
-            for chunk in chunks { local.append(try mapHere(file, chunk)) }
-            return (NgramCounts.sum(local.map(\.0)), local.map(\.1))
+            let parts = try ChunkPlanner.chunks(of: file.bytes, rowsPerChunk: rowsPerChunk).map { chunk throws(NgramError) in try mapHere(file, chunk) }
+            return (NgramCounts.sum(parts.map(\.0)), parts.map(\.1))
         case .processes(let pool):
+            let chunks = try ChunkPlanner.chunks(of: file.bytes, rowsPerChunk: rowsPerChunk)
+            var parts: [(NgramCounts, NgramMapJob)] = []
             let outcomes = try await inChunkOrder(chunks) { chunk in
                 try await pool.run(.mapNgrams(path: file.path, chunk: chunk))
             }
@@ -56,9 +56,8 @@ public enum NgramMapReduce {
                 guard case .counts(let c) = outcome.value else { throw ProcessPoolError.workerFailed("mapNgrams returned \(outcome.value)") }
                 parts.append((c, NgramMapJob(chunk: chunk, rows: c.rows, pid: outcome.workerPID, interval: outcome.interval)))
             }
+            return (NgramCounts.sum(parts.map(\.0)), parts.map(\.1))
         }
-        let total = NgramCounts.sum(parts.map(\.0))
-        return (total, parts.map(\.1))
     }
 
     /// Runs `map` for every chunk concurrently and returns the results in

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CurriculumCore
+import DequeModule
 import Foundation
 import Parallelism
 import Processes
@@ -113,7 +114,6 @@ public final class ProcessPool: Sendable {
 
     /// A job the pool holds: waiting here, or sent to a worker.
     private struct Pending {
-        let job: PoolJob
         /// Its frame, encoded once (a job taken back is sent again as it is).
         let frame: [UInt8]
         /// Nil once the caller has its answer (or left: a cancelled job that runs on).
@@ -138,10 +138,9 @@ public final class ProcessPool: Sendable {
         /// The order workers are tried in (stable, so ties go to the same one).
         var order: [ObjectIdentifier] = []
         var jobs: [UInt64: Pending] = [:]
-        /// Jobs waiting for a worker: taken-back ones first, then FIFO.
-        var front: [UInt64] = []
-        var waiting: [UInt64] = []
-        var waitingHead = 0
+        /// Jobs waiting for a worker, oldest first (taken-back ones go to the front).
+        /// Ids of jobs cancelled while waiting stay here and are skipped.
+        var queue = Deque<UInt64>()
         /// Ids handed out whose jobs are not registered yet, and those of them cancelled meanwhile.
         var unregistered: Set<UInt64> = []
         var cancelledEarly: Set<UInt64> = []
@@ -149,23 +148,21 @@ public final class ProcessPool: Sendable {
         var rebalancing = 0
         var nextID: UInt64 = 0
         var isShutDown = false
-        /// Workers ever started, replacements included (for `workerPIDs` after a death).
+        /// Workers ever adopted, the dead ones too: shutdown waits for every one to be reaped.
         var all: [PoolWorker] = []
     }
 
     /// What to do once the state lock is released.
     private struct Actions {
-        var flush: Set<ObjectIdentifier> = []
-        var workers: [ObjectIdentifier: PoolWorker] = [:]
+        /// Workers whose outbox gained frames.
+        var flush: [ObjectIdentifier: PoolWorker] = [:]
         var resume: [(CheckedContinuation<PoolReply, any Error>, Result<PoolReply, any Error>)] = []
         var kill: [PoolWorker] = []
         var replace: [PoolWorker] = []
 
         mutating func send(_ frame: [UInt8], to slot: Slot) {
             slot.worker.enqueue(frame)
-            let id = ObjectIdentifier(slot.worker)
-            flush.insert(id)
-            workers[id] = slot.worker
+            flush[ObjectIdentifier(slot.worker)] = slot.worker
         }
     }
 
@@ -255,8 +252,8 @@ public final class ProcessPool: Sendable {
                     } else if s.cancelledEarly.remove(id) != nil {
                         actions.resume.append((c, .failure(CancellationError())))
                     } else {
-                        s.jobs[id] = Pending(job: job, frame: frame, caller: c)
-                        s.waiting.append(id)
+                        s.jobs[id] = Pending(frame: frame, caller: c)
+                        s.queue.append(id)
                         dispatch(&s, &actions)
                     }
                 }
@@ -330,12 +327,10 @@ public final class ProcessPool: Sendable {
         var actions = Actions()
         let workers = state.withLock { s -> [PoolWorker] in
             s.isShutDown = true
-            for id in s.front + s.waiting[s.waitingHead...] {
+            for id in s.queue {
                 if let c = s.jobs.removeValue(forKey: id)?.caller { actions.resume.append((c, .failure(ProcessPoolError.shutDown))) }
             }
-            s.front = []
-            s.waiting = []
-            s.waitingHead = 0
+            s.queue = []
             for slot in s.slots.values where policy == .killRunningJobs && !slot.inFlight.isEmpty { actions.kill.append(slot.worker) }
             return s.all
         }
@@ -350,29 +345,17 @@ public final class ProcessPool: Sendable {
     /// ``pipelineDepth`` each), then takes a job back from a worker that
     /// holds several for each worker left idle.
     private func dispatch(_ s: inout State, _ actions: inout Actions) {
-        while s.waitingHead < s.waiting.count || !s.front.isEmpty {
+        while !s.queue.isEmpty {
             guard let target = s.order.min(by: { s.slots[$0]!.inFlight.count < s.slots[$1]!.inFlight.count }),
                   s.slots[target]!.inFlight.count < Self.pipelineDepth else { break }
-            let id: UInt64
-            if !s.front.isEmpty {
-                id = s.front.removeFirst()
-            } else {
-                id = s.waiting[s.waitingHead]
-                s.waitingHead += 1
-                if s.waitingHead > 1024 && s.waitingHead * 2 > s.waiting.count {
-                    s.waiting.removeFirst(s.waitingHead)
-                    s.waitingHead = 0
-                }
-            }
+            let id = s.queue.removeFirst()
             guard var pending = s.jobs[id] else { continue }  // cancelled while waiting
             pending.worker = target
             s.jobs[id] = pending
             s.slots[target]!.inFlight.append(id)
             actions.send(pending.frame, to: s.slots[target]!)
         }
-        if s.waitingHead == s.waiting.count && s.front.isEmpty {
-            s.waiting.removeAll(keepingCapacity: true)
-            s.waitingHead = 0
+        if s.queue.isEmpty {
             // One job taken back per idle worker (counting revokes already on their way).
             let idle = s.order.count { s.slots[$0]!.inFlight.isEmpty }
             while s.rebalancing < idle, rebalance(&s, &actions) {}
@@ -416,7 +399,7 @@ public final class ProcessPool: Sendable {
 
     private func perform(_ actions: Actions) {
         for (c, result) in actions.resume { c.resume(with: result) }
-        for id in actions.flush { actions.workers[id]?.flush() }
+        for worker in actions.flush.values { worker.flush() }
         for worker in actions.kill { worker.stop(kill: true) }
         for dead in actions.replace { replace(dead) }
     }
@@ -436,9 +419,8 @@ public final class ProcessPool: Sendable {
             pending.cancelled = true
             s.jobs[id] = pending
             guard let w = pending.worker, let slot = s.slots[w] else {
-                // Still waiting here: dropped.
+                // Still waiting here: dropped (dispatch skips its id).
                 s.jobs[id] = nil
-                s.front.removeAll { $0 == id }
                 if let c = pending.caller { actions.resume.append((c, .failure(CancellationError()))) }
                 return
             }
@@ -496,7 +478,7 @@ public final class ProcessPool: Sendable {
                             continue
                         }
                         s.jobs[id] = pending
-                        s.front.insert(id, at: 0)  // older than anything waiting
+                        s.queue.prepend(id)  // older than anything waiting
                     } else {
                         s.jobs[id] = pending
                         // Already taken by the worker: if it was cancelled, it is running now.
@@ -518,6 +500,7 @@ public final class ProcessPool: Sendable {
         state.withLock { s in
             guard let slot = s.slots.removeValue(forKey: w) else { return }
             s.order.removeAll { $0 == w }
+            var neverStarted: [UInt64] = []
             for (k, id) in slot.inFlight.enumerated() {
                 settleRebalancing(id, &s)
                 guard var pending = s.jobs[id] else { continue }
@@ -531,9 +514,10 @@ public final class ProcessPool: Sendable {
                     pending.worker = nil
                     pending.revoking = false
                     s.jobs[id] = pending
-                    s.front.append(id)  // never started: another worker runs it
+                    neverStarted.append(id)
                 }
             }
+            s.queue.insert(contentsOf: neverStarted, at: 0)  // another worker runs them, before newer jobs
             if !s.isShutDown { actions.replace.append(worker) }
             dispatch(&s, &actions)
         }
@@ -753,13 +737,7 @@ final class PoolWorker: Sendable {
         var why: ProcessPoolError?
         do {
             while let first = try frames.next(FromWorker.read) {
-                let greeting = inbox.withLock { box -> CheckedContinuation<FromWorker, any Error>? in
-                    guard !box.greeted else { return nil }
-                    box.greeted = true
-                    defer { box.greeting = nil }
-                    return box.greeting
-                }
-                if let greeting {
+                if let greeting = takeGreeting() {
                     greeting.resume(returning: first)
                     continue
                 }
@@ -776,12 +754,7 @@ final class PoolWorker: Sendable {
             process.kill()
             return process.waitForExit() ?? .signalled(SIGKILL)
         }()
-        let greeting = inbox.withLock { box -> CheckedContinuation<FromWorker, any Error>? in
-            defer { box.greeting = nil }
-            box.greeted = true
-            return box.greeting
-        }
-        if let greeting {
+        if let greeting = takeGreeting() {
             greeting.resume(throwing: why ?? .workerDied(pid: pid, status: status))
             return
         }
@@ -789,6 +762,16 @@ final class PoolWorker: Sendable {
         // No more events: drop the pool's handler (it holds this worker: a cycle) and end the writer thread.
         inbox.withLock { $0.handler = nil }
         slowWrites.close()
+    }
+
+    /// Who waits for the first message, the first time it is asked (later: nil).
+    private func takeGreeting() -> CheckedContinuation<FromWorker, any Error>? {
+        inbox.withLock { box in
+            guard !box.greeted else { return nil }
+            box.greeted = true
+            defer { box.greeting = nil }
+            return box.greeting
+        }
     }
 
     /// Adds a frame to the outbox (the pool calls this under its lock, in assignment order).

@@ -62,6 +62,7 @@ struct NgramBenchmark: AsyncParsableCommand {
         let megabytes = Double(file.bytes.count) / 1_000_000
         print("file: \(path), \(expected.rows) rows, \(expected.distinctKeys) keys, \(String(format: "%.1f", megabytes)) MB (loaded before timing, as the listing)")
 
+        let runs = max(1, repeats)
         func check(_ counts: NgramCounts, _ what: String) throws {
             guard counts.rows == expected.rows, counts.totals.count == expected.distinctKeys,
                   expected.totals.allSatisfy({ counts.totals[$0.key] == $0.value })
@@ -70,7 +71,7 @@ struct NgramBenchmark: AsyncParsableCommand {
         /// The fastest of `repeats` runs, and that run's CPU time.
         func timed(_ label: String, _ body: () async throws -> NgramCounts) async throws -> Double {
             var best: (wall: Double, cpu: Double)?
-            for _ in 0..<max(1, repeats) {
+            for _ in 0..<runs {
                 let cpu0 = CPUTime.process()
                 let start = ContinuousClock.now
                 let counts = try await body()
@@ -86,7 +87,7 @@ struct NgramBenchmark: AsyncParsableCommand {
         }
         let wc = try await wcFloor(path)
         print(pad("wc -l") + String(format: " %7.3f s  (reading and counting lines: the floor)", wc))
-        print("(each line: the fastest of \(max(1, repeats)) runs, for Python as for Swift)")
+        print("(each line: the fastest of \(runs) runs, for Python as for Swift)")
         let serial = try await timed("Swift serial") { try NgramCounter.countSerial(file) }
         let threads = try await timed("Swift threads (task group)") {
             try await NgramMapReduce.run(file, rowsPerChunk: chunkRows, strategy: .threads).counts
@@ -101,7 +102,7 @@ struct NgramBenchmark: AsyncParsableCommand {
             do {
                 let script = try PythonChild.script("ngrams_bench.py")
                 let children0 = CPUTime.children()
-                let output = try await PythonChild.run([script, path, String(chunkRows), String(max(1, repeats))])
+                let output = try await PythonChild.run([script, path, String(chunkRows), String(runs)])
                 pySerial = PythonChild.result("serial_s", in: output)
                 pyMapReduce = PythonChild.result("mapreduce_s", in: output)
                 let keysOK = PythonChild.result("keys", in: output).map { Int($0) == expected.distinctKeys } ?? false
