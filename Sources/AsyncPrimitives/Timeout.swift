@@ -11,7 +11,10 @@ public struct TimeoutError: Error, Equatable, Sendable, CustomStringConvertible 
 /// Runs `operation` with a time limit: `asyncio.wait_for(aw, timeout)`.
 ///
 /// The operation and a timer race as the two children of a task group; the
-/// first to finish wins and the other is cancelled.
+/// first to finish wins and the other is cancelled. The timer sleeps on the
+/// process's one timer thread (``Alarms``), not with `Task.sleep`, which
+/// arms and wakes a libdispatch timer per call: a server bounding every
+/// request pays for that on each one.
 ///
 /// - Returns: the operation's value, if it finishes first.
 /// - Throws: ``TimeoutError`` if the time runs out (the operation is then
@@ -27,8 +30,9 @@ public func withTimeout<T: Sendable>(
 ) async throws -> T {
     try await withThrowingTaskGroup(of: TimeoutRace<T>.self) { group in
         group.addTask { .value(try await operation()) }
+        let deadline = ContinuousClock.now + timeout
         group.addTask {
-            try await Task.sleep(for: timeout)
+            try await Alarms.shared.sleep(until: deadline)
             return .timedOut
         }
         defer { group.cancelAll() }

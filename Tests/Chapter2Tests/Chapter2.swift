@@ -252,6 +252,50 @@ struct Chapter2 {
         await #expect(throws: CancellationError.self) { try await waiter.value }
     }
 
+    @Test("withTimeout's timer: one thread keeps every deadline, a shorter one set later fires first, a cancelled one is gone at once",
+          .tags(.timing))
+    func timeoutAlarms() async throws {
+        // Not a listing: the timer behind 2.12's withTimeout. Task.sleep arms a libdispatch timer per
+        // call (and wakes threads when it fires, cancelled or not); Alarms keeps deadlines in one table
+        // served by one thread, which must still wake for a shorter deadline registered while it waits
+        // for a longer one, never wake a sleeper early, and drop a cancelled sleep at once.
+        let alarms = Alarms(linger: .seconds(30))
+        let long = Task { try await alarms.sleep(until: clock.now + .seconds(60)) }
+        try await eventually { while alarms.count < 1 { await Task.yield() } }
+        let start = clock.now
+        try await eventually(within: .seconds(5)) { try await alarms.sleep(until: start + u) }
+        let woke = clock.now - start
+        #expect(woke >= u && woke < u * 20, "a 1 u sleep set while the thread waits 60 s woke after \(woke)")
+        #expect(alarms.count == 1)
+
+        // Several deadlines at once: none wakes before its own.
+        try await withThrowingTaskGroup(of: Duration.self) { group in
+            for k in 1...5 {
+                group.addTask {
+                    let deadline = clock.now + u * Double(k) / 2
+                    try await alarms.sleep(until: deadline)
+                    return clock.now - deadline
+                }
+            }
+            for try await late in group { #expect(late >= .zero) }
+        }
+        #expect(alarms.threads == 1, "every sleep was served by the one thread")
+
+        // Cancelling a sleep ends it with CancellationError, promptly, and leaves nothing behind.
+        let cancelledAt = clock.now
+        long.cancel()
+        await #expect(throws: CancellationError.self) { try await long.value }
+        #expect(clock.now - cancelledAt < .seconds(5))
+        #expect(alarms.count == 0)
+        // A task cancelled before it sleeps does not sleep at all.
+        let early = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            try await alarms.sleep(until: clock.now + .seconds(60))
+        }
+        await #expect(throws: CancellationError.self) { try await early.value }
+        #expect(alarms.count == 0)
+    }
+
     @Test("Listing 2.13 — Shielding a task from cancellation", .tags(.timing))
     func listing2_13() async throws {
         // Book: wait_for(shield(task), 5) times out at ~5 s but the task lives on; awaiting it
