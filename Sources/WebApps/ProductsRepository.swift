@@ -84,18 +84,8 @@ struct ProductsRepository: Sendable {
     func brands() async throws -> [BrandResponse] {
         let sql = ProductsSQL.brands(delay: brandsDelay)
         return try await bounded { connection in
-            var brands: [BrandResponse] = []
-            // All rows in one result (one hop back from the event loop, not one per row of the async row
-            // sequence), decoded cell by cell (a tuple decode instantiates tuple metadata per row): the two
-            // largest shares of the server's CPU under `benchmarks web` after JSON encoding.
-            let rows = try await connection.run(PostgresQuery(unsafeSQL: sql), logger: logger).rows
-            brands.reserveCapacity(rows.count)
-            for row in rows {
-                var cells = row.makeIterator()
-                guard let id = cells.next(), let name = cells.next() else { throw HTTPError(.internalServerError, message: "a brand row without two columns") }
-                brands.append(BrandResponse(brand_id: try id.decode(Int.self), brand_name: try name.decode(String.self)))
-            }
-            return brands
+            // All rows in one result: one hop back from the event loop, not one per row of the async row sequence.
+            try BrandResponse.list(from: try await connection.run(PostgresQuery(unsafeSQL: sql), logger: logger).rows)
         }
     }
 

@@ -23,7 +23,10 @@ import Glibc
 /// - `aiohttp`: the book's listing 9.2 (`Scripts/aiohttp_products_api.py`, asyncpg pool of 6);
 /// - `flask`: the book's listing 9.5 under `gunicorn -w 8` (`Scripts/flask_products_api.py`).
 /// And first the ceiling Postgres itself sets for the query here: `pgbench`
-/// running the same SELECT on as many connections as the pool holds.
+/// running the same SELECT on as many connections as the pool holds; then
+/// the one the client library sets (`postgresnio`): the same query and
+/// decoding on a PostgresNIO pool from as many callers as wrk has
+/// connections, with no HTTP at all.
 ///
 /// Client, servers and Postgres share this machine's cores: each line says
 /// where the CPU went (the server process, its Postgres backends, wrk) per
@@ -32,7 +35,7 @@ struct WebBenchmark: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "web", abstract: "/brands requests/s and latency under wrk: Hummingbird + PostgresNIO vs libpq threads vs aiohttp vs Flask.")
 
-    static let allTargets = ["pgbench", "swift", "blocking", "aiohttp", "flask"]
+    static let allTargets = ["pgbench", "postgresnio", "swift", "blocking", "aiohttp", "flask"]
 
     @Option(help: "What to measure, in order (\(allTargets.joined(separator: ","))).")
     var targets = allTargets.joined(separator: ",")
@@ -67,19 +70,21 @@ struct WebBenchmark: AsyncParsableCommand {
         print("server: \(server); wrk -c \(connections) -t \(threads) -d \(duration)s (after \(warmup) s of warm-up) per target; \(ProcessInfo.processInfo.activeProcessorCount) cores")
         try await withScratchProductsDatabase(.seeded) { db in
             let expected = try await ProductsDatabase.withConnection(db) { c in
-                try await c.run(PostgresQuery(unsafeSQL: ProductsSQL.brands())).rows.map {
-                    let (id, name) = try $0.decode((Int, String).self, context: .default)
-                    return BrandResponse(brand_id: id, brand_name: name)
-                }
+                try BrandResponse.list(from: try await c.run(PostgresQuery(unsafeSQL: ProductsSQL.brands())).rows)
             }
             let sql = ProductsSQL.brands()
             print("query: \(sql) (\(expected.count) rows)")
             var results: [String: WrkResult] = [:]
             var ceiling: Double?
+            var clientAlone: Double?
             for target in targets.split(separator: ",").map(String.init) {
                 do {
                     if target == "pgbench" {
                         ceiling = try await pgbench(db: db, sql: sql)
+                        continue
+                    }
+                    if target == "postgresnio" {
+                        clientAlone = try await postgresNIOAlone(db: db, sql: sql, expected: expected)
                         continue
                     }
                     let result = try await measure(target, db: db, wrk: wrk, expected: expected)
@@ -88,7 +93,7 @@ struct WebBenchmark: AsyncParsableCommand {
                     print("\(Self.label(target)): not measured: \(error)")
                 }
             }
-            summarize(results, ceiling: ceiling)
+            summarize(results, ceiling: ceiling, clientAlone: clientAlone)
         }
     }
 
@@ -209,14 +214,73 @@ struct WebBenchmark: AsyncParsableCommand {
         return rates.values.max() ?? 0
     }
 
+    // MARK: The client library's ceiling
+
+    /// What ``ProductsAPI``'s database side costs without its HTTP side: the
+    /// same query and decoding on a PostgresNIO `PostgresClient` of
+    /// `poolSize`, bounded as the app bounds it, from `connections` callers
+    /// at once (wrk's connections), for `duration` seconds: queries/s, and
+    /// this process's CPU per query. No server can answer `/brands` faster
+    /// than its database client alone can run the query on the same cores.
+    private func postgresNIOAlone(db: PostgresEndpoint, sql: String, expected: [BrandResponse]) async throws -> Double {
+        let client = PostgresClient(configuration: db.clientConfiguration(size: poolSize, applicationName: "benchmarks-postgresnio"))
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            defer { group.cancelAll() }
+            @Sendable func brands() async throws -> [BrandResponse] {
+                try await withTimeout(.seconds(2)) {
+                    try await client.withConnection { c in try BrandResponse.list(from: try await c.run(PostgresQuery(unsafeSQL: sql)).rows) }
+                }
+            }
+            guard try await brands() == expected else { throw PythonChild.Failure(description: "PostgresNIO read other brands than the check connection") }
+            let callers = connections
+            @Sendable func load(for seconds: Int) async throws -> Int {
+                let deadline = ContinuousClock.now + .seconds(seconds)
+                return try await withThrowingTaskGroup(of: Int.self) { callersGroup in
+                    for _ in 0..<callers {
+                        callersGroup.addTask {
+                            var done = 0
+                            while ContinuousClock.now < deadline {
+                                guard try await brands().count == expected.count else { throw PythonChild.Failure(description: "a query lost rows") }
+                                done += 1
+                            }
+                            return done
+                        }
+                    }
+                    return try await callersGroup.reduce(0, +)
+                }
+            }
+            if warmup > 0 { _ = try await load(for: warmup) }
+            let backends = try await backendPIDs(db)
+            let before = (here: CPUSplit.process(getpid()), postgres: CPUSplit.sum(backends), machine: MachineLoad(), clock: ContinuousClock.now)
+            let queries = try await load(for: duration)
+            let after = (here: CPUSplit.process(getpid()), postgres: CPUSplit.sum(backends), machine: MachineLoad(), clock: ContinuousClock.now)
+            let rate = Double(queries) / (after.clock - before.clock).seconds
+            let per = { (c: Duration) in String(format: "%.0f", c.seconds * 1e6 / Double(max(queries, 1))) }
+            let here = after.here.flatMap { a in before.here.map { a - $0 } }
+            print(String(format: "%@ %9.0f queries/s             CPU µs/query: PostgresNIO %@, postgres %@ (%d backends); machine %.0f %% busy",
+                         Self.label("postgresnio"), rate, here.map { per($0.total) } ?? "-", per((after.postgres - before.postgres).total),
+                         backends.count, after.machine.fractionSince(before.machine) * 100))
+            return rate
+        }
+    }
+
     // MARK: Summary
 
-    private func summarize(_ results: [String: WrkResult], ceiling: Double?) {
+    private func summarize(_ results: [String: WrkResult], ceiling: Double?, clientAlone: Double?) {
         print("")
         guard let swift = results["swift"]?.requestsPerSecond else { return }
         for (other, name) in [("aiohttp", "aiohttp + asyncpg"), ("blocking", "the libpq-threads twin"), ("flask", "Flask + gunicorn")] {
             guard let rate = results[other]?.requestsPerSecond else { continue }
             print(String(format: "ProductsAPI vs %@: %.2f×", name, swift / rate) + (other == "aiohttp" ? " (target ≥ 3×)" : ""))
+        }
+        if let clientAlone {
+            print(String(format: "ProductsAPI at %.0f %% of PostgresNIO alone (%.0f queries/s with no HTTP at all: the most any server on it can answer here)",
+                         swift / clientAlone * 100, clientAlone))
+            if let aiohttp = results["aiohttp"]?.requestsPerSecond, clientAlone < 3 * aiohttp {
+                print(String(format: "3× aiohttp is %.0f req/s: more than PostgresNIO alone runs this query on these cores (%.2f× aiohttp)",
+                             3 * aiohttp, clientAlone / aiohttp))
+            }
         }
         if let ceiling {
             print(String(format: "ProductsAPI at %.0f %% of the Postgres ceiling (%.0f queries/s; target: within 1.25×, i.e. ≥ 80 %%)",
@@ -225,6 +289,7 @@ struct WebBenchmark: AsyncParsableCommand {
         var fields = [String(format: "RESULT connections=%d duration_s=%d pool_size=%d workers=%d cores=%d",
                              connections, duration, poolSize, workers, ProcessInfo.processInfo.activeProcessorCount)]
         if let ceiling { fields.append(String(format: "pgbench_qps=%.0f", ceiling)) }
+        if let clientAlone { fields.append(String(format: "postgresnio_qps=%.0f", clientAlone)) }
         for target in Self.allTargets where results[target] != nil {
             let r = results[target]!
             fields.append(String(format: "%@_rps=%.0f %@_p99_ms=%.2f %@_errors=%d", target, r.requestsPerSecond, target, r.p99 * 1000, target, r.errors))
@@ -242,6 +307,7 @@ struct WebBenchmark: AsyncParsableCommand {
         case "flask": "Flask + psycopg2, gunicorn (9.5)"
         case "pgbench-extended": "Postgres ceiling, pgbench -M extended"
         case "pgbench-prepared": "Postgres ceiling, pgbench -M prepared"
+        case "postgresnio": "PostgresNIO alone (no HTTP)"
         default: target
         }
         return name.padding(toLength: 44, withPad: " ", startingAt: 0)

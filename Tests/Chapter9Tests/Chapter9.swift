@@ -185,7 +185,9 @@ struct Chapter9 {
         ]
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        for list in [brands, []] {
+        // All plain (the one-pass writer), one needing escapes (the general one), none.
+        let plain = [brands[0], BrandResponse(brand_id: Int.min, brand_name: "é 🐍 x"), brands[3], BrandResponse(brand_id: 42, brand_name: "Ωmega")]
+        for list in [plain, brands, []] {
             #expect(String(buffer: BrandList(list).json) == String(decoding: try encoder.encode(list), as: UTF8.self))
         }
     }
