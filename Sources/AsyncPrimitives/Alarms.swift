@@ -95,6 +95,9 @@ public final class Alarms: @unchecked Sendable {
     /// Sleeps registered now (a finished or cancelled one leaves none).
     public var count: Int { locked { sleepers.count } }
 
+    /// The deadline the thread is waiting for now (nil: none, or no thread).
+    public var nextWake: ContinuousClock.Instant? { locked { nextLook } }
+
     /// Timer threads started so far (one serves every sleep until it has lingered idle).
     public var threads: Int { locked { threadsStarted } }
 

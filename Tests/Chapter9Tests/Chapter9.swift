@@ -187,7 +187,9 @@ struct Chapter9 {
         encoder.outputFormatting = [.sortedKeys]
         // All plain (the one-pass writer), one needing escapes (the general one), none.
         let plain = [brands[0], BrandResponse(brand_id: Int.min, brand_name: "é 🐍 x"), brands[3], BrandResponse(brand_id: 42, brand_name: "Ωmega")]
-        for list in [plain, brands, []] {
+        // One escape each, alone in a name: every one of them sends the list to the general writer.
+        let single = ["AC/DC", "say \"hi\"", "back\\slash", "bell\u{7}"].map { [BrandResponse(brand_id: 5, brand_name: $0)] }
+        for list in [plain, brands, []] + single {
             #expect(String(buffer: BrandList(list).json) == String(decoding: try encoder.encode(list), as: UTF8.self))
         }
     }
