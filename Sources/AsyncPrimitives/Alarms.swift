@@ -140,11 +140,12 @@ public final class Alarms: @unchecked Sendable {
         }
     }
 
-    /// Waits on the condition (mutex held) for at most `duration`, on the monotonic clock.
+    /// Waits on the condition (mutex held) for at most `duration` (an hour at most: the loop looks
+    /// again, and a far deadline cannot overflow `timespec`), on the monotonic clock.
     private func wait(for duration: Duration) {
         var until = timespec()
         clock_gettime(CLOCK_MONOTONIC, &until)
-        let (seconds, attoseconds) = duration.components
+        let (seconds, attoseconds) = min(duration, .seconds(3600)).components
         let nanoseconds = Int(until.tv_nsec) + Int(attoseconds / 1_000_000_000) + 1
         until.tv_sec += time_t(seconds) + time_t(nanoseconds / 1_000_000_000)
         until.tv_nsec = nanoseconds % 1_000_000_000

@@ -260,14 +260,15 @@ struct Chapter2 {
         // served by one thread, which must still wake for a shorter deadline registered while it waits
         // for a longer one, never wake a sleeper early, and drop a cancelled sleep at once.
         let alarms = Alarms(linger: .seconds(30))
-        let longDeadline = clock.now + .seconds(600)
+        // A deadline as far as a Duration goes (the thread must not overflow its wait computing it).
+        let longDeadline = clock.now + .seconds(Int64.max)
         let long = Task { try await alarms.sleep(until: longDeadline) }
-        // The thread has taken the 600 s deadline as its next wake-up.
+        // The thread has taken the far deadline as its next wake-up.
         try await eventually { while alarms.nextWake != longDeadline { await Task.yield() } }
         let start = clock.now
         try await eventually(within: .seconds(20)) { try await alarms.sleep(until: start + u) }
         let woke = clock.now - start
-        #expect(woke >= u && woke < .seconds(10), "a 1 u sleep set while the thread waits 600 s woke after \(woke)")
+        #expect(woke >= u && woke < .seconds(10), "a 1 u sleep set while the thread waits for the far deadline woke after \(woke)")
         #expect(alarms.count == 1)
 
         // Several deadlines at once: none wakes before its own.
