@@ -129,7 +129,7 @@ let package = Package(
         /// processes, jobs as length-prefixed frames.
         .target(
             name: "ProcessPools",
-            dependencies: ["CurriculumCore", "Threads", "Processes", "Parallelism", "SharedState", "MapReduce",
+            dependencies: ["CurriculumCore", "Threads", "Processes", "Parallelism", "SharedState", "MapReduce", "AsyncPrimitives",
                            .product(name: "DequeModule", package: "swift-collections")],
             swiftSettings: strict
         ),

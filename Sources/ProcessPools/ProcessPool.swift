@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import AsyncPrimitives
 import CurriculumCore
 import DequeModule
 import Foundation
@@ -112,12 +113,26 @@ public final class ProcessPool: Sendable {
     private let state = Locked(State())
     private let watched = Watched(PoolStatus())
 
+    /// Where a job's answer goes: the task suspended in ``run(_:)``, or the
+    /// future behind a ``submit(_:)``'s handle.
+    private enum Caller {
+        case task(CheckedContinuation<PoolReply, any Error>)
+        case handle(Future<PoolReply>)
+
+        func resume(with result: Result<PoolReply, any Error>) {
+            switch self {
+            case .task(let c): c.resume(with: result)
+            case .handle(let answer): try? answer.complete(with: result)  // the pool answers each job once
+            }
+        }
+    }
+
     /// A job the pool holds: waiting here, or sent to a worker.
     private struct Pending {
         /// Its frame, encoded once (a job taken back is sent again as it is).
         let frame: [UInt8]
         /// Nil once the caller has its answer (or left: a cancelled job that runs on).
-        var caller: CheckedContinuation<PoolReply, any Error>?
+        var caller: Caller?
         /// The worker it was sent to.
         var worker: ObjectIdentifier?
         var cancelled = false
@@ -156,7 +171,7 @@ public final class ProcessPool: Sendable {
     private struct Actions {
         /// Workers whose outbox gained frames.
         var flush: [ObjectIdentifier: PoolWorker] = [:]
-        var resume: [(CheckedContinuation<PoolReply, any Error>, Result<PoolReply, any Error>)] = []
+        var resume: [(Caller, Result<PoolReply, any Error>)] = []
         var kill: [PoolWorker] = []
         var replace: [PoolWorker] = []
 
@@ -236,10 +251,12 @@ public final class ProcessPool: Sendable {
             s.unregistered.insert(s.nextID)
             return s.nextID
         }
-        let frame = ToWorker.job(id: id, job).frame()
-        guard frame.count - 4 <= Wire.maxFrame else {
+        let frame: [UInt8]
+        do {
+            frame = try Self.frame(of: job, id: id)
+        } catch {
             state.withLock { _ = $0.unregistered.remove(id) }
-            throw ProcessPoolError.workerFailed("a job of \(frame.count - 4) bytes does not fit in a frame (at most \(Wire.maxFrame))")
+            throw error
         }
         let reply = try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (c: CheckedContinuation<PoolReply, any Error>) in
@@ -248,13 +265,11 @@ public final class ProcessPool: Sendable {
                     s.unregistered.remove(id)
                     if s.isShutDown {
                         s.cancelledEarly.remove(id)
-                        actions.resume.append((c, .failure(ProcessPoolError.shutDown)))
+                        actions.resume.append((.task(c), .failure(ProcessPoolError.shutDown)))
                     } else if s.cancelledEarly.remove(id) != nil {
-                        actions.resume.append((c, .failure(CancellationError())))
+                        actions.resume.append((.task(c), .failure(CancellationError())))
                     } else {
-                        s.jobs[id] = Pending(frame: frame, caller: c)
-                        s.queue.append(id)
-                        dispatch(&s, &actions)
+                        enqueue(id, frame: frame, caller: .task(c), &s, &actions)
                     }
                 }
                 perform(actions)
@@ -262,18 +277,58 @@ public final class ProcessPool: Sendable {
         } onCancel: {
             cancel(id)
         }
+        return try Self.outcome(of: job, index: index, reply: reply)
+    }
+
+    /// Queues `job` at once and returns a handle to its outcome:
+    /// `executor.submit` / `Pool.apply_async`. Jobs are queued in the order
+    /// of the calls (a job submitted first is sent first), as Python's
+    /// executor queues its work items. Unstructured: prefer `async let` or a
+    /// task group.
+    public func submit(_ job: PoolJob) -> JobHandle {
+        let answer = Future<PoolReply>()
+        let handle = JobHandle(pool: self, id: state.withLock { s in s.nextID += 1; return s.nextID }, job: job, answer: answer)
+        var actions = Actions()
+        do {
+            let frame = try Self.frame(of: job, id: handle.id)
+            state.withLock { s in
+                if s.isShutDown {
+                    actions.resume.append((.handle(answer), .failure(ProcessPoolError.shutDown)))
+                } else {
+                    enqueue(handle.id, frame: frame, caller: .handle(answer), &s, &actions)
+                }
+            }
+        } catch {
+            actions.resume.append((.handle(answer), .failure(error)))
+        }
+        perform(actions)
+        return handle
+    }
+
+    /// Job `id`'s frame, or the error for a job too large for one.
+    private static func frame(of job: PoolJob, id: UInt64) throws -> [UInt8] {
+        let frame = ToWorker.job(id: id, job).frame()
+        guard frame.count - 4 <= Wire.maxFrame else {
+            throw ProcessPoolError.workerFailed("a job of \(frame.count - 4) bytes does not fit in a frame (at most \(Wire.maxFrame))")
+        }
+        return frame
+    }
+
+    /// Registers job `id` behind every waiting one and sends what can go.
+    private func enqueue(_ id: UInt64, frame: [UInt8], caller: Caller, _ s: inout State, _ actions: inout Actions) {
+        s.jobs[id] = Pending(frame: frame, caller: caller)
+        s.queue.append(id)
+        dispatch(&s, &actions)
+    }
+
+    /// A worker's reply to `job` as its outcome, or the job's error.
+    fileprivate static func outcome(of job: PoolJob, index: Int, reply: PoolReply) throws -> JobOutcome {
         if let message = reply.error { throw ProcessPoolError.jobFailed(message) }
         return JobOutcome(
             job: job, index: index, value: reply.value ?? .int(0), workerPID: reply.pid,
             interval: Interval(start: MonotonicInstant(nanoseconds: reply.startNanoseconds),
                                end: MonotonicInstant(nanoseconds: reply.endNanoseconds)),
             cpu: reply.cpu)
-    }
-
-    /// Starts `job` and returns at once with a handle to its outcome:
-    /// `Pool.apply_async`. Unstructured: prefer `async let` or a task group.
-    public func submit(_ job: PoolJob) -> JobHandle {
-        JobHandle(task: Task { try await self.run(job) })
     }
 
     /// Runs every job concurrently (at most ``size`` at a time, the rest
@@ -407,7 +462,7 @@ public final class ProcessPool: Sendable {
     // MARK: Events
 
     /// Cancels job `id` wherever it is (see the type's notes).
-    private func cancel(_ id: UInt64) {
+    fileprivate func cancel(_ id: UInt64) {
         var actions = Actions()
         state.withLock { s in
             guard var pending = s.jobs[id] else {
@@ -609,11 +664,16 @@ public func withProcessPool<T>(
 /// A submitted job: `AsyncResult`. Cancelling it cancels the job (killing
 /// its worker if it is running).
 public struct JobHandle: Sendable {
-    let task: Task<JobOutcome, any Error>
-    /// Waits for the outcome (`get()`).
-    public var outcome: JobOutcome { get async throws { try await task.value } }
-    /// Cancels the job.
-    public func cancel() { task.cancel() }
+    let pool: ProcessPool
+    let id: UInt64
+    let job: PoolJob
+    let answer: Future<PoolReply>
+    /// Waits for the outcome (`get()`). Cancelling the *waiter* throws
+    /// `CancellationError` in it alone; the job goes on (``cancel()`` stops it).
+    public var outcome: JobOutcome { get async throws { try ProcessPool.outcome(of: job, index: 0, reply: try await answer.value) } }
+    /// Cancels the job: dropped if it has not started, stopped if it runs
+    /// (as the pool's shutdown policy says); its outcome is then `CancellationError`.
+    public func cancel() { pool.cancel(id) }
 }
 
 // MARK: - One worker

@@ -669,16 +669,20 @@ struct Chapter6 {
             #expect(refused.map { "\($0)".contains("does not fit in a frame (at most 67108864)") } == true)
             #expect(try await pool.run(.count(2)).value == .int(2))
         }
-        // Jobs sent ahead to a worker that crashes never started there: they run on its replacement.
+        // Jobs sent ahead to a worker that crashes never started there: they run on its replacement, in the order
+        // they were submitted (submit queues at once, as Python's executor does: the crash is sent first).
         try await withProcessPool(workers: 1) { pool in
             let crash = pool.submit(.crash)
             let behind = (1...5).map { pool.submit(.count($0)) }
             await #expect(throws: ProcessPoolError.self) { try await crash.outcome }
+            var outcomes: [JobOutcome] = []
             for (n, handle) in zip(1..., behind) {
-                let value = try await handle.outcome.value
-                #expect(value == .int(n))
+                outcomes.append(try await handle.outcome)
+                #expect(outcomes.last?.value == .int(n))
             }
             #expect(pool.replacements == 1)
+            #expect(Set(outcomes.map(\.workerPID)) == Set(pool.workerPIDs), "all ran on the replacement")
+            #expect(zip(outcomes, outcomes.dropFirst()).allSatisfy { $0.interval.start < $1.interval.start }, "in submission order")
         }
         // Not a pool worker: garbage instead of frames is a clear error, and so is silence (no greeting).
         let garbage = await #expect(throws: ProcessPoolError.self) { try await ProcessPool.start(workers: 1, executable: "/bin/echo") }
@@ -716,7 +720,7 @@ struct Chapter6 {
         try await withProcessPool(workers: 1) { pool in
             let first = pool.workerPIDs
             let running = pool.submit(.sayHello("long", hold: .seconds(30)))
-            // The long job first (two submitted tasks may start in either order), then one that must wait behind it.
+            // The long job running, then one that must wait behind it.
             try await pool.waitUntil { $0.busyWorkers == Set(first) }
             let queued = pool.submit(.count(5))
             try await pool.waitUntil { $0.inFlight == 2 }  // sent ahead to the busy worker
