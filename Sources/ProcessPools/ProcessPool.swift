@@ -113,26 +113,13 @@ public final class ProcessPool: Sendable {
     private let state = Locked(State())
     private let watched = Watched(PoolStatus())
 
-    /// Where a job's answer goes: the task suspended in ``run(_:)``, or the
-    /// future behind a ``submit(_:)``'s handle.
-    private enum Caller {
-        case task(CheckedContinuation<PoolReply, any Error>)
-        case handle(Future<PoolReply>)
-
-        func resume(with result: Result<PoolReply, any Error>) {
-            switch self {
-            case .task(let c): c.resume(with: result)
-            case .handle(let answer): try? answer.complete(with: result)  // the pool answers each job once
-            }
-        }
-    }
-
     /// A job the pool holds: waiting here, or sent to a worker.
     private struct Pending {
         /// Its frame, encoded once (a job taken back is sent again as it is).
         let frame: [UInt8]
-        /// Nil once the caller has its answer (or left: a cancelled job that runs on).
-        var caller: Caller?
+        /// Where its answer goes (its handle's); nil once it is answered (or
+        /// its caller left: a cancelled job that runs on).
+        var caller: Future<PoolReply>?
         /// The worker it was sent to.
         var worker: ObjectIdentifier?
         var cancelled = false
@@ -156,9 +143,6 @@ public final class ProcessPool: Sendable {
         /// Jobs waiting for a worker, oldest first (taken-back ones go to the front).
         /// Ids of jobs cancelled while waiting stay here and are skipped.
         var queue = Deque<UInt64>()
-        /// Ids handed out whose jobs are not registered yet, and those of them cancelled meanwhile.
-        var unregistered: Set<UInt64> = []
-        var cancelledEarly: Set<UInt64> = []
         /// Revokes on their way to move a job to an idle worker.
         var rebalancing = 0
         var nextID: UInt64 = 0
@@ -171,7 +155,7 @@ public final class ProcessPool: Sendable {
     private struct Actions {
         /// Workers whose outbox gained frames.
         var flush: [ObjectIdentifier: PoolWorker] = [:]
-        var resume: [(Caller, Result<PoolReply, any Error>)] = []
+        var resume: [(Future<PoolReply>, Result<PoolReply, any Error>)] = []
         var kill: [PoolWorker] = []
         var replace: [PoolWorker] = []
 
@@ -246,36 +230,16 @@ public final class ProcessPool: Sendable {
     }
 
     func run(_ job: PoolJob, index: Int) async throws -> JobOutcome {
-        let id = state.withLock { s -> UInt64 in
-            s.nextID += 1
-            s.unregistered.insert(s.nextID)
-            return s.nextID
-        }
-        let frame: [UInt8]
-        do {
-            frame = try Self.frame(of: job, id: id)
-        } catch {
-            state.withLock { _ = $0.unregistered.remove(id) }
-            throw error
-        }
+        try Task.checkCancellation()  // a caller cancelled already sends nothing
+        let handle = submit(job)
+        // Cancelling the caller cancels the job; the answer is still the pool's (it comes once the job
+        // is dropped, or its worker killed, as the shutdown policy says).
         let reply = try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (c: CheckedContinuation<PoolReply, any Error>) in
-                var actions = Actions()
-                state.withLock { s in
-                    s.unregistered.remove(id)
-                    if s.isShutDown {
-                        s.cancelledEarly.remove(id)
-                        actions.resume.append((.task(c), .failure(ProcessPoolError.shutDown)))
-                    } else if s.cancelledEarly.remove(id) != nil {
-                        actions.resume.append((.task(c), .failure(CancellationError())))
-                    } else {
-                        enqueue(id, frame: frame, caller: .task(c), &s, &actions)
-                    }
-                }
-                perform(actions)
+                handle.answer.onComplete { c.resume(with: $0) }
             }
         } onCancel: {
-            cancel(id)
+            handle.cancel()
         }
         return try Self.outcome(of: job, index: index, reply: reply)
     }
@@ -293,13 +257,13 @@ public final class ProcessPool: Sendable {
             let frame = try Self.frame(of: job, id: handle.id)
             state.withLock { s in
                 if s.isShutDown {
-                    actions.resume.append((.handle(answer), .failure(ProcessPoolError.shutDown)))
+                    actions.resume.append((answer, .failure(ProcessPoolError.shutDown)))
                 } else {
-                    enqueue(handle.id, frame: frame, caller: .handle(answer), &s, &actions)
+                    enqueue(handle.id, frame: frame, caller: answer, &s, &actions)
                 }
             }
         } catch {
-            actions.resume.append((.handle(answer), .failure(error)))
+            actions.resume.append((answer, .failure(error)))
         }
         perform(actions)
         return handle
@@ -315,7 +279,7 @@ public final class ProcessPool: Sendable {
     }
 
     /// Registers job `id` behind every waiting one and sends what can go.
-    private func enqueue(_ id: UInt64, frame: [UInt8], caller: Caller, _ s: inout State, _ actions: inout Actions) {
+    private func enqueue(_ id: UInt64, frame: [UInt8], caller: Future<PoolReply>, _ s: inout State, _ actions: inout Actions) {
         s.jobs[id] = Pending(frame: frame, caller: caller)
         s.queue.append(id)
         dispatch(&s, &actions)
@@ -453,7 +417,7 @@ public final class ProcessPool: Sendable {
     }
 
     private func perform(_ actions: Actions) {
-        for (c, result) in actions.resume { c.resume(with: result) }
+        for (answer, result) in actions.resume { try? answer.complete(with: result) }  // each job is answered once
         for worker in actions.flush.values { worker.flush() }
         for worker in actions.kill { worker.stop(kill: true) }
         for dead in actions.replace { replace(dead) }
@@ -465,11 +429,7 @@ public final class ProcessPool: Sendable {
     fileprivate func cancel(_ id: UInt64) {
         var actions = Actions()
         state.withLock { s in
-            guard var pending = s.jobs[id] else {
-                // Not registered yet: it will see this. (Already answered: nothing to do.)
-                if s.unregistered.contains(id) { s.cancelledEarly.insert(id) }
-                return
-            }
+            guard var pending = s.jobs[id] else { return }  // answered already (jobs register as they are submitted)
             guard !pending.cancelled else { return }
             pending.cancelled = true
             s.jobs[id] = pending
