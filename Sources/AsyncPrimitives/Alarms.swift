@@ -1,8 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Threads
 
 /// Deadlines for any number of sleeping tasks, kept by one thread: a
@@ -22,15 +17,14 @@ import Threads
 /// any: an idle process keeps no timer thread.
 ///
 /// `@unchecked Sendable`: every stored property below is read and written
-/// with `mutex` held; the pthread objects live at stable heap addresses.
+/// with the monitor's mutex held.
 public final class Alarms: @unchecked Sendable {
     /// The process's alarms (``withTimeout(_:operation:)``'s timer).
     public static let shared = Alarms()
 
     private typealias Waiter = CheckedContinuation<Void, any Error>
 
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private let monitor = Monitor()
     private var sleepers: [UInt64: (deadline: ContinuousClock.Instant, waiter: Waiter)] = [:]
     private var lastID: UInt64 = 0
     /// When the thread looks next (nil: it waits for a first deadline, or does not exist yet).
@@ -42,27 +36,9 @@ public final class Alarms: @unchecked Sendable {
     /// - Parameter linger: how long the thread waits for a new sleep once none is left, before it ends.
     public init(linger: Duration = .seconds(1)) {
         self.linger = linger
-        pthread_mutex_init(mutex, nil)
-        var attributes = pthread_condattr_t()
-        pthread_condattr_init(&attributes)
-        // Deadlines are on a monotonic clock; the default (realtime) would jump with the wall clock.
-        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
-        pthread_cond_init(condition, &attributes)
-        pthread_condattr_destroy(&attributes)
     }
 
-    deinit {
-        pthread_cond_destroy(condition)
-        pthread_mutex_destroy(mutex)
-        condition.deallocate()
-        mutex.deallocate()
-    }
-
-    private func locked<T>(_ body: () -> T) -> T {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        return body()
-    }
+    private func locked<T>(_ body: () -> T) -> T { monitor.withLock(body) }
 
     /// Suspends until `deadline`; throws `CancellationError` at once when the
     /// task is cancelled (before or during the sleep), as `Task.sleep` does.
@@ -80,7 +56,7 @@ public final class Alarms: @unchecked Sendable {
                         threadsStarted += 1
                         thread = spawnThread(name: "alarms") { [self] in keepTime() }
                     } else if nextLook.map({ deadline < $0 }) ?? true {
-                        pthread_cond_signal(condition)
+                        monitor.signal()
                     }
                     return nil
                 }
@@ -105,7 +81,7 @@ public final class Alarms: @unchecked Sendable {
     /// for the earliest remaining one (or a signal of an earlier one); ends
     /// once it has waited `linger` with nothing to do.
     private func keepTime() {
-        pthread_mutex_lock(mutex)
+        monitor.lock()
         var idle = false
         while true {
             let now = ContinuousClock.now
@@ -120,35 +96,23 @@ public final class Alarms: @unchecked Sendable {
             }
             if !due.isEmpty {
                 let waiters = due.compactMap { sleepers.removeValue(forKey: $0)?.waiter }
-                pthread_mutex_unlock(mutex)
+                monitor.unlock()
                 for waiter in waiters { waiter.resume() }
-                pthread_mutex_lock(mutex)
+                monitor.lock()
                 continue
             }
             nextLook = earliest
             if let earliest {
                 idle = false
-                wait(for: earliest - now)
+                monitor.wait(for: earliest - now)
             } else if idle {
                 thread = nil  // the next sleep starts a new one
-                pthread_mutex_unlock(mutex)
+                monitor.unlock()
                 return
             } else {
                 idle = true
-                wait(for: linger)
+                monitor.wait(for: linger)
             }
         }
-    }
-
-    /// Waits on the condition (mutex held) for at most `duration` (an hour at most: the loop looks
-    /// again, and a far deadline cannot overflow `timespec`), on the monotonic clock.
-    private func wait(for duration: Duration) {
-        var until = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &until)
-        let (seconds, attoseconds) = min(duration, .seconds(3600)).components
-        let nanoseconds = Int(until.tv_nsec) + Int(attoseconds / 1_000_000_000) + 1
-        until.tv_sec += time_t(seconds) + time_t(nanoseconds / 1_000_000_000)
-        until.tv_nsec = nanoseconds % 1_000_000_000
-        pthread_cond_timedwait(condition, mutex, &until)
     }
 }

@@ -1,18 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
-/// A FIFO between threads: a mutex and a condition variable. Consumers
+/// A FIFO between threads, on a ``Monitor``. Consumers
 /// sleep in ``take()`` until there is an element or the queue closes. The
 /// thread pool's job queue, and a pool worker's queue of received jobs.
 ///
 /// `@unchecked Sendable`: every field below is read and written only with
-/// `mutex` held; the pthread objects live at stable heap addresses.
+/// the monitor's mutex held.
 public final class BlockingQueue<Element>: @unchecked Sendable {
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private let monitor = Monitor()
     private var elements: [Element?] = []
     private var head = 0
     private var closed = false
@@ -22,22 +15,9 @@ public final class BlockingQueue<Element>: @unchecked Sendable {
 
     public init(onCountChange: (@Sendable (Int) -> Void)? = nil) {
         self.onCountChange = onCountChange
-        pthread_mutex_init(mutex, nil)
-        pthread_cond_init(condition, nil)
     }
 
-    deinit {
-        pthread_cond_destroy(condition)
-        pthread_mutex_destroy(mutex)
-        condition.deallocate()
-        mutex.deallocate()
-    }
-
-    private func locked<T>(_ body: () -> T) -> T {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        return body()
-    }
+    private func locked<T>(_ body: () -> T) -> T { monitor.withLock(body) }
 
     /// Appends `element` and wakes one consumer; false once the queue is closed.
     @discardableResult
@@ -46,7 +26,7 @@ public final class BlockingQueue<Element>: @unchecked Sendable {
             guard !closed else { return false }
             elements.append(element)
             onCountChange?(elements.count - head)
-            pthread_cond_signal(condition)
+            monitor.signal()
             return true
         }
     }
@@ -55,7 +35,7 @@ public final class BlockingQueue<Element>: @unchecked Sendable {
     public func take() -> Element? {
         locked {
             while head == elements.count && !closed {
-                pthread_cond_wait(condition, mutex)
+                monitor.wait()
             }
             guard head < elements.count else { return nil }
             let element = elements[head].take()
@@ -81,7 +61,7 @@ public final class BlockingQueue<Element>: @unchecked Sendable {
     public func close() {
         locked {
             closed = true
-            pthread_cond_broadcast(condition)
+            monitor.broadcast()
         }
     }
 
